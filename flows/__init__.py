@@ -1,0 +1,1 @@
+"""Prefect flows: thin functions that call `tasks/` in pipeline order."""

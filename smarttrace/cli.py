@@ -1,0 +1,100 @@
+"""The `smarttrace` command line: process, evaluate, export."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from smarttrace.errors import SmartTraceError
+
+
+def _cmd_process(args: argparse.Namespace) -> int:
+    from flows.process import run_process
+
+    artifacts = run_process(args.config)
+    for camera_id, path in artifacts.items():
+        print(f"{camera_id}\t{path}")
+    return 0
+
+
+def _load_predictions(path: Path, camera: str | None):  # noqa: ANN202 - pandas DataFrame
+    """MOT txt file, or a tracks artifact converted to MOT rows (1-based frames)."""
+    from tasks.evaluate_tracking import load_mot_txt
+    from tasks.export_mot import tracks_to_mot
+
+    if path.suffix == ".parquet":
+        from storage.artifacts import read_artifact
+
+        return tracks_to_mot(read_artifact(path, "tracks").to_pandas(), camera=camera)
+    return load_mot_txt(path)
+
+
+def _cmd_evaluate_tracking(args: argparse.Namespace) -> int:
+    from tasks.evaluate_tracking import evaluate_tracking, load_mot_txt
+
+    scores = evaluate_tracking(load_mot_txt(Path(args.gt)), _load_predictions(Path(args.pred), args.camera))
+    if args.json:
+        print(json.dumps(scores.to_dict()))
+    else:
+        for key, value in scores.to_dict().items():
+            print(f"{key:>16}: {value:.4f}" if isinstance(value, float) else f"{key:>16}: {value}")
+    return 0
+
+
+def _cmd_export_mot(args: argparse.Namespace) -> int:
+    from storage.artifacts import read_artifact
+    from storage.layout import RunLayout
+    from tasks.export_mot import tracks_to_mot, write_mot_txt
+
+    if args.ids != "track":
+        raise SmartTraceError(f"--ids {args.ids}: person and global ids come with the matching stages")
+    table = read_artifact(RunLayout(Path(args.run)).tracks(args.camera), "tracks").to_pandas()
+    rows = tracks_to_mot(table, camera=args.camera)
+    write_mot_txt(rows, Path(args.output) if args.output else None)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="smarttrace", description="Multi-camera person search.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    process = sub.add_parser("process", help="run Stage 1 (detect + track every camera)")
+    process.add_argument("config", help="YAML config, e.g. configs/demo.yaml")
+    process.set_defaults(func=_cmd_process)
+
+    evaluate = sub.add_parser("evaluate", help="score a stage against ground truth")
+    evaluate_sub = evaluate.add_subparsers(dest="what", required=True)
+    tracking = evaluate_sub.add_parser("tracking", help="MOTA, IDF1, HOTA of tracks vs MOT ground truth")
+    tracking.add_argument("--pred", required=True, help="MOT txt file or a tracks .parquet artifact")
+    tracking.add_argument("--gt", required=True, help="MOTChallenge gt.txt")
+    tracking.add_argument("--camera", help="camera id inside the artifact (default: the only one)")
+    tracking.add_argument("--json", action="store_true", help="print one JSON object")
+    tracking.set_defaults(func=_cmd_evaluate_tracking)
+
+    export = sub.add_parser("export", help="export artifacts to other formats")
+    export_sub = export.add_subparsers(dest="format", required=True)
+    mot = export_sub.add_parser("mot", help="a camera's boxes as MOTChallenge rows")
+    mot.add_argument("run", help="output folder of a `smarttrace process` run")
+    mot.add_argument("--camera", required=True)
+    mot.add_argument("--ids", choices=["track", "person", "global"], default="track")
+    mot.add_argument("-o", "--output", help="file to write (default: stdout)")
+    mot.set_defaults(func=_cmd_export_mot)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point. User errors print one clear line and exit 2; no traceback."""
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "smarttrace")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SmartTraceError as exc:
+        print(f"smarttrace: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

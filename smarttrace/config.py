@@ -1,0 +1,168 @@
+"""Validated configuration, loaded from `configs/*.yaml`.
+
+Why pydantic with `extra="forbid"`: a misspelt key (`imgsize:`) silently falling back to a
+default is the most expensive kind of config bug in a pipeline that runs for hours. Every
+threshold the pipeline uses has a name here, with where its default came from.
+Relative paths are resolved against the config file's folder, so a config works from any cwd.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from smarttrace.errors import ConfigError
+
+TRACKER_NAMES = ("bytetrack", "botsort", "deepocsort", "strongsort", "ocsort")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CameraConfig(_Strict):
+    """One camera: where its video is and how to place it in time and space."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    # A video file, a folder of video files (processed in name order), or "sample:<asset>".
+    video: str
+    # Real frame rate. Container headers lie (PETS09's AVI says 10 fps, the real rate is 7).
+    fps: float = Field(gt=0, le=240)
+    start_time: datetime = datetime(1970, 1, 1, tzinfo=UTC)
+    location: str = ""
+    # Process only the first N decoded frames (None = all); for demos and tests.
+    max_frames: int | None = Field(default=None, gt=0)
+
+    @field_validator("start_time")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class DetectorConfig(_Strict):
+    """Person detector (ultralytics YOLO). Defaults measured on PETS09-S2L1, see benchmarks/."""
+
+    weights: str = "yolo11n-pose.pt"
+    # PETS09 people are ~80 px tall in 768x576; at 640 YOLO11n misses most of them.
+    imgsz: int = Field(default=960, ge=320, le=2560)
+    # Low on purpose: ByteTrack-style trackers use low-score boxes in a second association.
+    conf: float = Field(default=0.1, gt=0, lt=1)
+    iou: float = Field(default=0.6, gt=0, lt=1)
+    # Run the detector on every `stride`-th frame; frames between are filled by interpolation.
+    stride: int = Field(default=2, ge=1, le=10)
+    device: str = "cpu"
+    batch: int = Field(default=1, ge=1, le=64)
+
+
+class TrackerConfig(_Strict):
+    """A boxmot tracker chosen by name; `params` go to its constructor unchanged."""
+
+    name: str = "bytetrack"
+    params: dict[str, Any] = Field(default_factory=dict)
+    reid_weights: str = "osnet_x0_25_msmt17.pt"
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in TRACKER_NAMES:
+            raise ValueError(f"unknown tracker '{value}', choose one of {', '.join(TRACKER_NAMES)}")
+        return value
+
+
+class PostprocessConfig(_Strict):
+    """Offline clean-up of each camera's tracks after tracking."""
+
+    # Fill gaps inside a track up to this many frames by linear interpolation (recovers
+    # short occlusions and missed detections; 7 fps PETS09 -> 20 frames is ~3 s).
+    max_gap_frames: int = Field(default=20, ge=0)
+    # Drop tracks seen on fewer detected frames than this: mostly false positives.
+    min_track_detections: int = Field(default=4, ge=1)
+    # Drop boxes below this height (pixels): too small to be anyone we can describe.
+    min_box_height: float = Field(default=0.0, ge=0)
+
+
+class StorageConfig(_Strict):
+    """Where artifacts go; one run folder per config."""
+
+    run_dir: Path = Path("runs/demo")
+
+
+class FlowConfig(_Strict):
+    """How Prefect runs the per-camera tasks."""
+
+    task_runner: Literal["threads", "processes", "dask"] = "threads"
+    max_workers: int = Field(default=2, ge=1, le=256)
+    dask_address: str | None = None  # a remote Dask scheduler, e.g. tcp://host:8786
+
+
+class SmartTraceConfig(_Strict):
+    """The whole configuration of one SmartTrace deployment."""
+
+    cameras: list[CameraConfig] = Field(min_length=1)
+    detector: DetectorConfig = DetectorConfig()
+    tracker: TrackerConfig = TrackerConfig()
+    postprocess: PostprocessConfig = PostprocessConfig()
+    storage: StorageConfig = StorageConfig()
+    flow: FlowConfig = FlowConfig()
+
+    @model_validator(mode="after")
+    def _unique_camera_ids(self) -> SmartTraceConfig:
+        ids = [camera.id for camera in self.cameras]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"camera ids must be unique, repeated: {', '.join(duplicates)}")
+        return self
+
+    def section_hash(self, section: str) -> str:
+        """Stable hash of one config section, used to key cached stage results."""
+        payload = json.dumps(getattr(self, section).model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _format_errors(path: Path, exc: ValidationError) -> str:
+    lines = [f"invalid config {path}:"]
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        lines.append(f"  {field}: {error['msg']}")
+    return "\n".join(lines)
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Make relative video and run_dir paths relative to the config file's folder."""
+    for camera in raw.get("cameras") or []:
+        video = camera.get("video") if isinstance(camera, dict) else None
+        if isinstance(video, str) and not video.startswith("sample:") and not Path(video).is_absolute():
+            camera["video"] = str((base / video).resolve())
+    storage = raw.get("storage")
+    if isinstance(storage, dict) and isinstance(storage.get("run_dir"), str):
+        run_dir = Path(storage["run_dir"])
+        storage["run_dir"] = str(run_dir if run_dir.is_absolute() else (base / run_dir).resolve())
+    return raw
+
+
+def parse_config(raw: dict[str, Any], base: Path, source: Path) -> SmartTraceConfig:
+    """Validate an already-parsed mapping; `source` is only used in error messages."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"invalid config {source}: expected a mapping at the top level")
+    try:
+        return SmartTraceConfig.model_validate(_resolve_paths(raw, base))
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(source, exc)) from None
+
+
+def load_config(path: str | Path) -> SmartTraceConfig:
+    """Load and validate a YAML config, raising ConfigError naming the file and the field."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {path} is not valid YAML: {exc}") from None
+    return parse_config(raw, path.resolve().parent, path)

@@ -1,0 +1,1 @@
+"""Artifact schemas and Parquet I/O: the only place that knows how stages' records are stored."""

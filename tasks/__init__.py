@@ -1,0 +1,1 @@
+"""Pipeline algorithms as plain functions: no Prefect, Qdrant or Streamlit in here."""

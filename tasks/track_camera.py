@@ -1,0 +1,148 @@
+"""Stage 1 for one camera: decode -> detect (every `stride`-th frame) -> track -> clean up.
+
+Plain function, no Prefect: the flow wraps it in a task; tests and benchmarks call it
+directly. Returns the tracks table (schema `storage.schemas.TRACKS_SCHEMA`) and timings.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from smarttrace.config import CameraConfig, DetectorConfig, PostprocessConfig, TrackerConfig
+from storage.schemas import TRACKS_SCHEMA
+from tasks.detect import PersonDetector
+from tasks.detections import Detections
+from tasks.postprocess_tracks import drop_short_tracks, drop_small_boxes, interpolate_gaps
+from tasks.track import build_tracker, update_tracker
+from tasks.video import DecodeReport, camera_videos, iter_frames
+
+log = logging.getLogger("smarttrace.track")
+PROGRESS_EVERY_FRAMES = 100
+
+
+@dataclass
+class TrackingRun:
+    """What one camera's tracking produced, with where the time went (seconds)."""
+
+    table: pa.Table
+    frames: int = 0
+    detected_frames: int = 0
+    partial: bool = False
+    partial_reason: str = ""
+    seconds: dict[str, float] = field(default_factory=lambda: {"decode": 0.0, "detect": 0.0, "track": 0.0})
+    videos: list[Path] = field(default_factory=list)
+
+
+def _rows_for_frame(frame_index: int, tracked: Detections) -> list[dict]:
+    """Rows of the tracks table for one frame's tracked detections."""
+    assert tracked.tracker_id is not None
+    return [
+        {
+            "frame_index": frame_index,
+            "track_id": int(tracked.tracker_id[i]),
+            "x1": float(tracked.xyxy[i, 0]),
+            "y1": float(tracked.xyxy[i, 1]),
+            "x2": float(tracked.xyxy[i, 2]),
+            "y2": float(tracked.xyxy[i, 3]),
+            "confidence": float(tracked.confidence[i]),
+            "interpolated": False,
+            "keypoints": tracked.keypoints[i].reshape(-1),
+        }
+        for i in range(len(tracked))
+    ]
+
+
+def _to_table(rows: pd.DataFrame, camera: CameraConfig) -> pa.Table:
+    """Attach camera, times and wall-clock timestamps; cast to the tracks schema."""
+    rows = rows.copy()
+    rows["camera_id"] = camera.id
+    rows["time_s"] = rows["frame_index"].astype(np.float64) / camera.fps
+    start = pd.Timestamp(camera.start_time).tz_convert("UTC")
+    rows["timestamp"] = (start + pd.to_timedelta(rows["time_s"], unit="s")).dt.round("ms")
+    rows["keypoints"] = [None if k is None else np.asarray(k, np.float32) for k in rows["keypoints"]]
+    return pa.Table.from_pandas(rows[TRACKS_SCHEMA.names], schema=TRACKS_SCHEMA, preserve_index=False)
+
+
+def _empty_rows() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "frame_index": pd.Series(dtype="int64"),
+            "track_id": pd.Series(dtype="int64"),
+            **{c: pd.Series(dtype="float64") for c in ("x1", "y1", "x2", "y2", "confidence")},
+            "interpolated": pd.Series(dtype="bool"),
+            "keypoints": pd.Series(dtype="object"),
+        }
+    )
+
+
+def track_camera(
+    camera: CameraConfig,
+    detector_config: DetectorConfig,
+    tracker_config: TrackerConfig,
+    postprocess: PostprocessConfig,
+    detector: PersonDetector | None = None,
+) -> TrackingRun:
+    """Track the people of one camera over all its video files (in order, one timeline)."""
+    detector = detector or PersonDetector(detector_config)
+    stride = detector_config.stride
+    tracker = build_tracker(tracker_config, frame_rate=camera.fps / stride)
+    run = TrackingRun(table=pa.table({}), videos=camera_videos(camera.video))
+    rows: list[dict] = []
+    offset = 0  # frame index of the current file's first frame on the camera's timeline
+    started = time.perf_counter()
+    for video in run.videos:
+        report = DecodeReport()
+        remaining = None if camera.max_frames is None else camera.max_frames - offset
+        if remaining is not None and remaining <= 0:
+            break
+        frames = iter_frames(video, camera.id, report, max_frames=remaining)
+        while True:
+            t0 = time.perf_counter()
+            item = next(frames, None)
+            run.seconds["decode"] += time.perf_counter() - t0
+            if item is None:
+                break
+            local_index, frame = item
+            index = offset + local_index
+            if local_index % stride:
+                continue
+            t1 = time.perf_counter()
+            detections = detector([frame])[0]
+            t2 = time.perf_counter()
+            tracked = update_tracker(tracker, detections, frame)
+            run.seconds["detect"] += t2 - t1
+            run.seconds["track"] += time.perf_counter() - t2
+            run.detected_frames += 1
+            rows.extend(_rows_for_frame(index, tracked))
+            if (index + 1) % PROGRESS_EVERY_FRAMES == 0:
+                rate = (index + 1) / (time.perf_counter() - started)
+                log.info("camera %s: %d frames, %d boxes, %.2f frames/s", camera.id, index + 1, len(rows), rate)
+        offset += report.frames
+        if report.partial:
+            run.partial, run.partial_reason = True, f"{video}: {report.reason}"
+            log.warning("camera %s: %s", camera.id, run.partial_reason)
+    run.frames = offset
+    table = pd.DataFrame(rows) if rows else _empty_rows()
+    table = drop_small_boxes(table, postprocess.min_box_height)
+    table = drop_short_tracks(table, postprocess.min_track_detections)
+    # With a stride, gaps of `stride` frames are the normal case and always filled.
+    table = interpolate_gaps(table, max(postprocess.max_gap_frames, stride - 1))
+    table = table[table["frame_index"] < run.frames] if not table.empty else table
+    run.table = _to_table(table, camera)
+    elapsed = time.perf_counter() - started
+    log.info(
+        "camera %s: done, %d frames in %.1f s (%.2f frames/s), %d tracks, %d boxes",
+        camera.id, run.frames, elapsed, run.frames / max(elapsed, 1e-9),
+        len(set(run.table.column("track_id").to_pylist())), run.table.num_rows,
+    )
+    return run
+
+
+__all__ = ["TrackingRun", "track_camera"]

@@ -49,13 +49,15 @@ class DetectorConfig(_Strict):
     """Person detector (ultralytics YOLO). Defaults measured on PETS09-S2L1, see benchmarks/."""
 
     weights: str = "yolo11n-pose.pt"
-    # PETS09 people are ~80 px tall in 768x576; at 640 YOLO11n misses most of them.
-    imgsz: int = Field(default=960, ge=320, le=2560)
+    # Runtime: auto = OpenVINO when installed (~5x faster on CPU, same boxes), else PyTorch.
+    backend: Literal["auto", "torch", "openvino", "onnx"] = "auto"
+    # PETS09 people are ~80 px tall in 768x576: recall is 0.59 at 960 and 0.91 at 1280.
+    imgsz: int = Field(default=1280, ge=320, le=2560)
     # Low on purpose: ByteTrack-style trackers use low-score boxes in a second association.
     conf: float = Field(default=0.1, gt=0, lt=1)
     iou: float = Field(default=0.6, gt=0, lt=1)
     # Run the detector on every `stride`-th frame; frames between are filled by interpolation.
-    stride: int = Field(default=2, ge=1, le=10)
+    stride: int = Field(default=1, ge=1, le=10)
     device: str = "cpu"
     batch: int = Field(default=1, ge=1, le=64)
 
@@ -85,6 +87,18 @@ class PostprocessConfig(_Strict):
     min_track_detections: int = Field(default=4, ge=1)
     # Drop boxes below this height (pixels): too small to be anyone we can describe.
     min_box_height: float = Field(default=0.0, ge=0)
+    # Link tracklets broken by occlusions (tasks/link_tracklets.py): gates measured on PETS09.
+    link: bool = True
+    # Swept on PETS09-S2L1 (IDF1 without linking 0.73): gap 5 s, 1.0 heights/s, cosine 0.85 -> 0.85;
+    # gap 10 s, 1.5 heights/s, cosine 0.75 over-merges different people (IDF1 0.73).
+    link_max_gap_s: float = Field(default=5.0, gt=0)
+    link_max_speed_heights_per_s: float = Field(default=1.0, gt=0)
+    link_min_similarity: float = Field(default=0.85, ge=-1, le=1)
+    # Crops kept per tracklet (spread over its life) to embed for linking.
+    link_crops_per_track: int = Field(default=8, ge=1, le=64)
+    # Crops shorter than this (pixels) are not embedded: OSNet sees noise below ~40 px.
+    link_min_crop_height: float = Field(default=40.0, ge=8)
+    link_reid_weights: str = "osnet_x0_25_msmt17.pt"
 
 
 class StorageConfig(_Strict):

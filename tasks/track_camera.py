@@ -17,8 +17,11 @@ import pyarrow as pa
 
 from smarttrace.config import CameraConfig, DetectorConfig, PostprocessConfig, TrackerConfig
 from storage.schemas import TRACKS_SCHEMA
+from tasks.crop_sampler import CropSampler
 from tasks.detect import PersonDetector
 from tasks.detections import Detections
+from tasks.embed_reid import ReidEmbedder
+from tasks.link_tracklets import LinkParams, TrackletEnds, link_tracklets
 from tasks.postprocess_tracks import drop_short_tracks, drop_small_boxes, interpolate_gaps
 from tasks.track import build_tracker, update_tracker
 from tasks.video import DecodeReport, camera_videos, iter_frames
@@ -36,7 +39,10 @@ class TrackingRun:
     detected_frames: int = 0
     partial: bool = False
     partial_reason: str = ""
-    seconds: dict[str, float] = field(default_factory=lambda: {"decode": 0.0, "detect": 0.0, "track": 0.0})
+    seconds: dict[str, float] = field(
+        default_factory=lambda: {"decode": 0.0, "detect": 0.0, "track": 0.0, "link": 0.0}
+    )
+    links: int = 0
     videos: list[Path] = field(default_factory=list)
 
 
@@ -82,6 +88,45 @@ def _empty_rows() -> pd.DataFrame:
     )
 
 
+def _tracklet_ends(rows: pd.DataFrame, sampler: CropSampler, embedder: ReidEmbedder) -> list[TrackletEnds]:
+    """Ends and mean appearance of each track, from its detected (not interpolated) boxes."""
+    ends = []
+    for track_id, track in rows.loc[~rows["interpolated"]].groupby("track_id"):
+        track = track.sort_values("frame_index")
+        first, last = track.iloc[0], track.iloc[-1]
+        vectors = embedder(sampler.sample(int(track_id)))
+        mean = vectors.mean(axis=0) if len(vectors) else np.zeros(embedder.dim, np.float32)
+        norm = float(np.linalg.norm(mean))
+        ends.append(
+            TrackletEnds(
+                track_id=int(track_id),
+                first_frame=int(first.frame_index),
+                last_frame=int(last.frame_index),
+                first_foot=np.array([(first.x1 + first.x2) / 2, first.y2]),
+                last_foot=np.array([(last.x1 + last.x2) / 2, last.y2]),
+                first_height=float(first.y2 - first.y1),
+                last_height=float(last.y2 - last.y1),
+                embedding=mean / norm if norm > 0 else mean,
+            )
+        )
+    return ends
+
+
+def _link(rows: pd.DataFrame, sampler: CropSampler, camera: CameraConfig, postprocess: PostprocessConfig) -> int:
+    """Relabel linked tracklets in place with their chain's first id; returns links made."""
+    if rows.empty:
+        return 0
+    params = LinkParams(
+        max_gap_s=postprocess.link_max_gap_s,
+        max_speed_heights_per_s=postprocess.link_max_speed_heights_per_s,
+        min_similarity=postprocess.link_min_similarity,
+    )
+    embedder = ReidEmbedder(postprocess.link_reid_weights)
+    mapping = link_tracklets(_tracklet_ends(rows, sampler, embedder), camera.fps, params)
+    rows["track_id"] = rows["track_id"].map(mapping).fillna(rows["track_id"]).astype(np.int64)
+    return sum(1 for source, head in mapping.items() if source != head)
+
+
 def track_camera(
     camera: CameraConfig,
     detector_config: DetectorConfig,
@@ -95,6 +140,7 @@ def track_camera(
     tracker = build_tracker(tracker_config, frame_rate=camera.fps / stride)
     run = TrackingRun(table=pa.table({}), videos=camera_videos(camera.video))
     rows: list[dict] = []
+    sampler = CropSampler(postprocess.link_crops_per_track, postprocess.link_min_crop_height)
     offset = 0  # frame index of the current file's first frame on the camera's timeline
     started = time.perf_counter()
     for video in run.videos:
@@ -121,6 +167,9 @@ def track_camera(
             run.seconds["track"] += time.perf_counter() - t2
             run.detected_frames += 1
             rows.extend(_rows_for_frame(index, tracked))
+            if postprocess.link:
+                for box, track_id in zip(tracked.xyxy, tracked.tracker_id, strict=True):
+                    sampler.offer(int(track_id), index, box, frame)
             if (index + 1) % PROGRESS_EVERY_FRAMES == 0:
                 rate = (index + 1) / (time.perf_counter() - started)
                 log.info("camera %s: %d frames, %d boxes, %.2f frames/s", camera.id, index + 1, len(rows), rate)
@@ -132,14 +181,18 @@ def track_camera(
     table = pd.DataFrame(rows) if rows else _empty_rows()
     table = drop_small_boxes(table, postprocess.min_box_height)
     table = drop_short_tracks(table, postprocess.min_track_detections)
+    if postprocess.link:
+        t3 = time.perf_counter()
+        run.links = _link(table, sampler, camera, postprocess)
+        run.seconds["link"] += time.perf_counter() - t3
     # With a stride, gaps of `stride` frames are the normal case and always filled.
     table = interpolate_gaps(table, max(postprocess.max_gap_frames, stride - 1))
     table = table[table["frame_index"] < run.frames] if not table.empty else table
     run.table = _to_table(table, camera)
     elapsed = time.perf_counter() - started
     log.info(
-        "camera %s: done, %d frames in %.1f s (%.2f frames/s), %d tracks, %d boxes",
-        camera.id, run.frames, elapsed, run.frames / max(elapsed, 1e-9),
+        "camera %s: done, %d frames in %.1f s (%.2f frames/s), %d links, %d tracks, %d boxes",
+        camera.id, run.frames, elapsed, run.frames / max(elapsed, 1e-9), run.links,
         len(set(run.table.column("track_id").to_pylist())), run.table.num_rows,
     )
     return run

@@ -1,0 +1,79 @@
+"""Appearance embeddings (OSNet via torchreid) for person crops.
+
+Why OSNet x0.25: 0.2 M parameters, runs at hundreds of crops/s on a 2-core CPU, and its
+MSMT17 weights generalise across cameras better than Market-1501's.
+Vectors are L2-normalised so a dot product is the cosine similarity.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from smarttrace.assets import resolve
+from smarttrace.errors import AssetError
+
+log = logging.getLogger("smarttrace.reid")
+INPUT_HW = (256, 128)  # OSNet's training input size (height, width), pixels
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+def model_name_of(weights: Path) -> str:
+    """torchreid architecture from a zoo file name: osnet_x0_25_msmt17.pt -> osnet_x0_25."""
+    for name in ("osnet_ain_x1_0", "osnet_x1_0", "osnet_x0_75", "osnet_x0_5", "osnet_x0_25"):
+        if weights.name.startswith(name):
+            return name
+    raise AssetError(f"cannot tell the OSNet architecture from the weights name {weights.name}")
+
+
+class ReidEmbedder:
+    """OSNet feature extractor: BGR crops in, (n, d) L2-normalised float32 vectors out."""
+
+    def __init__(self, weights: str = "osnet_x0_25_msmt17.pt", batch_size: int = 64, device: str = "cpu") -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from torchreid.reid.models import build_model
+            from torchreid.reid.utils import load_pretrained_weights
+
+        self.weights_path = resolve(weights)
+        self.model_name = model_name_of(self.weights_path)
+        self.batch_size = batch_size
+        self.device = torch.device(device)
+        model = build_model(self.model_name, num_classes=1, pretrained=False)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # torchreid prints per-layer notes
+                load_pretrained_weights(model, str(self.weights_path))
+        except Exception as exc:
+            raise AssetError(f"ReID weights {self.weights_path} could not be loaded: {exc}") from exc
+        self.model = model.eval().to(self.device)
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.feature_dim)
+
+    def _preprocess(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
+        batch = np.stack(
+            [cv2.resize(c, (INPUT_HW[1], INPUT_HW[0]), interpolation=cv2.INTER_LINEAR)[:, :, ::-1] for c in crops]
+        ).astype(np.float32)
+        batch = (batch / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+        return torch.from_numpy(batch.transpose(0, 3, 1, 2).copy()).to(self.device)
+
+    @torch.inference_mode()
+    def __call__(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """Embed crops (any size, BGR uint8); empty input gives a (0, dim) array."""
+        if len(crops) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        out = []
+        for start in range(0, len(crops), self.batch_size):
+            features = self.model(self._preprocess(crops[start : start + self.batch_size]))
+            out.append(torch.nn.functional.normalize(features, dim=1).cpu().numpy())
+        return np.concatenate(out).astype(np.float32)

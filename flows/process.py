@@ -1,8 +1,10 @@
-"""The `process` flow: track each camera -> (later stages) -> artifacts under the run folder.
+"""The `process` flow: track each camera -> embed -> match in camera -> match across cameras.
 
-Reads like the pipeline diagram; the work is in `tasks/`. One camera failing (missing or
-corrupt video) does not stop the others: their artifacts are still written, and the flow
-ends Failed naming the cameras that failed.
+Reads like the pipeline diagram; the work is in `tasks/`. Every stage writes a Parquet
+artifact whose manifest carries a cache key (inputs' sha256 + config section + code), so a
+re-run skips every stage whose artifact is up to date and redoes only failed or changed ones.
+One camera failing (missing or corrupt video) does not stop the others: their artifacts are
+still written, and the flow ends Failed naming the cameras that failed.
 """
 
 from __future__ import annotations
@@ -10,63 +12,180 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import pandas as pd
+import pyarrow as pa
 from prefect import flow, get_run_logger, task
 
 from flows.runners import build_task_runner
 from smarttrace.config import CameraConfig, SmartTraceConfig, load_config
 from smarttrace.errors import SmartTraceError
 from smarttrace.lineage import build_manifest
-from storage.artifacts import write_artifact
+from storage.artifacts import read_artifact, write_artifact
+from storage.freshness import is_fresh, stage_key
 from storage.layout import RunLayout
-from tasks.detect import PersonDetector
-from tasks.track_camera import track_camera
-from tasks.video import camera_videos
+
+log = logging.getLogger("smarttrace.flow")
+
+
+def _section(config: SmartTraceConfig, *names: str) -> dict:
+    return {name: getattr(config, name).model_dump(mode="json") for name in names}
+
+
+def _camera_section(camera: CameraConfig) -> dict:
+    return camera.model_dump(mode="json", exclude={"location"})
 
 
 @task(name="track-camera", task_run_name="track-{camera.id}")
 def track_camera_task(camera: CameraConfig, config: SmartTraceConfig) -> str:
     """Detect and track one camera; publish its tracks artifact. Returns the artifact path."""
-    logging.getLogger("smarttrace").setLevel(logging.INFO)
+    from smarttrace.assets import resolve
+    from tasks.detect import PersonDetector
+    from tasks.track_camera import track_camera
+    from tasks.video import existing_videos
+
+    path = RunLayout(config.storage.run_dir).tracks(camera.id)
+    models = [resolve(config.detector.weights)]
+    if config.postprocess.link:
+        models.append(resolve(config.postprocess.link_reid_weights))
+    key = stage_key("track", existing_videos(camera.video, camera.id) + models,
+                    {**_section(config, "detector", "tracker", "postprocess"), "camera": _camera_section(camera)})
+    if is_fresh(path, key):
+        get_run_logger().info("camera %s: tracks up to date, skipped (%s)", camera.id, path)
+        return str(path)
     detector = PersonDetector(config.detector)
     run = track_camera(camera, config.detector, config.tracker, config.postprocess, detector=detector)
-    path = RunLayout(config.storage.run_dir).tracks(camera.id)
     manifest = build_manifest(
-        stage="track",
-        inputs=camera_videos(camera.video)[: len(run.videos)],
-        config_hash=config.section_hash("detector") + config.section_hash("tracker"),
-        models=[detector.weights_path],
-        camera_id=camera.id,
-        frames=run.frames,
-        partial=run.partial,
-        partial_reason=run.partial_reason,
-        seconds=run.seconds,
+        stage="track", inputs=run.videos, config_hash=key, models=models, cache_key=key, camera_id=camera.id,
+        frames=run.frames, partial=run.partial, partial_reason=run.partial_reason, seconds=run.seconds,
     )
     write_artifact(run.table, path, "tracks", manifest)
     get_run_logger().info("camera %s: wrote %s (%d rows)", camera.id, path, run.table.num_rows)
     return str(path)
 
 
+@task(name="embed-tracklets", task_run_name="embed-{camera.id}")
+def embed_tracklets_task(camera: CameraConfig, config: SmartTraceConfig, tracks_path: str) -> str:
+    """Crops, OSNet + CLIP embeddings, colours and thumbnails of one camera's tracklets."""
+    from smarttrace.assets import resolve
+    from tasks.embed_clip import load_clip
+    from tasks.embed_reid import ReidEmbedder
+    from tasks.embed_tracklets import embed_camera
+
+    layout = RunLayout(config.storage.run_dir)
+    path = layout.tracklets(camera.id)
+    models = [resolve(config.embed.reid_weights)]
+    key = stage_key("embed", [Path(tracks_path), *models], _section(config, "embed"))
+    if is_fresh(path, key):
+        get_run_logger().info("camera %s: tracklets up to date, skipped (%s)", camera.id, path)
+        return str(path)
+    tracks = read_artifact(Path(tracks_path), "tracks").to_pandas()
+    clip = load_clip(config.embed.clip_model, config.embed.clip_pretrained)
+    run = embed_camera(camera, tracks, config.embed, layout.root,
+                       ReidEmbedder(config.embed.reid_weights, config.embed.reid_batch), clip)
+    manifest = build_manifest(
+        stage="embed", inputs=[Path(tracks_path)], config_hash=key, models=models, cache_key=key,
+        camera_id=camera.id, crops=run.crops, seconds=run.seconds, clip=None if clip is None else clip.pretrained,
+    )
+    write_artifact(run.table, path, "tracklets", manifest)
+    get_run_logger().info(
+        "camera %s: wrote %s (%d tracklets, %d crops)", camera.id, path, run.table.num_rows, run.crops
+    )
+    return str(path)
+
+
+@task(name="match-in-camera", task_run_name="match-{camera.id}")
+def match_in_camera_task(camera: CameraConfig, config: SmartTraceConfig, tracklets_path: str) -> str:
+    """Join tracklets of one person inside one camera."""
+    from tasks.match_identities import match_in_camera
+
+    path = RunLayout(config.storage.run_dir).persons(camera.id)
+    key = stage_key("match_in_camera", [Path(tracklets_path)], _section(config, "match"))
+    if is_fresh(path, key):
+        get_run_logger().info("camera %s: persons up to date, skipped (%s)", camera.id, path)
+        return str(path)
+    tracklets = read_artifact(Path(tracklets_path), "tracklets").to_pandas()
+    persons = pd.DataFrame(
+        {"camera_id": camera.id, "tracklet_id": tracklets["tracklet_id"], "person_id": match_in_camera(tracklets,
+                                                                                                      config.match)}
+    )
+    manifest = build_manifest(stage="match_in_camera", inputs=[Path(tracklets_path)], config_hash=key, models=[],
+                              cache_key=key, camera_id=camera.id)
+    write_artifact(pa.Table.from_pandas(persons, preserve_index=False), path, "persons", manifest)
+    get_run_logger().info(
+        "camera %s: %d tracklets -> %d persons", camera.id, len(persons), persons["person_id"].nunique()
+    )
+    return str(path)
+
+
+@task(name="match-cross-camera")
+def match_cross_camera_task(config: SmartTraceConfig, tracklets_paths: list[str], persons_paths: list[str]) -> str:
+    """One global id per person over all cameras; publishes the identities artifact."""
+    from tasks.match_identities import match_cross_camera
+
+    path = RunLayout(config.storage.run_dir).identities()
+    inputs = [Path(p) for p in [*tracklets_paths, *persons_paths]]
+    key = stage_key("match_cross_camera", inputs, _section(config, "match"))
+    if is_fresh(path, key):
+        get_run_logger().info("identities up to date, skipped (%s)", path)
+        return str(path)
+    tracklets = pd.concat([read_artifact(Path(p), "tracklets").to_pandas() for p in tracklets_paths])
+    persons = pd.concat([read_artifact(Path(p), "persons").to_pandas() for p in persons_paths])
+    joined = tracklets.merge(persons, on=["camera_id", "tracklet_id"], how="inner").reset_index(drop=True)
+    joined["global_id"] = match_cross_camera(joined, config.match)
+    columns = ["camera_id", "tracklet_id", "person_id", "global_id", "start_timestamp", "end_timestamp"]
+    table = pa.Table.from_pandas(joined[columns], preserve_index=False)
+    manifest = build_manifest(stage="match_cross_camera", inputs=inputs, config_hash=key, models=[], cache_key=key)
+    write_artifact(table, path, "identities", manifest)
+    get_run_logger().info(
+        "%d tracklets in %d cameras -> %d global identities",
+        len(joined), joined["camera_id"].nunique(), joined["global_id"].nunique(),
+    )
+    return str(path)
+
+
+def _collect(futures: dict, failures: dict[str, str], logger) -> dict[str, str]:  # noqa: ANN001
+    """Results of per-camera futures; a camera's user-facing error is recorded, not raised."""
+    results = {}
+    for camera_id, future in futures.items():
+        try:
+            results[camera_id] = future.result()
+        except SmartTraceError as exc:
+            failures[camera_id] = str(exc)
+            logger.error("camera %s failed: %s", camera_id, exc)
+        except Exception as exc:  # a bug or resource error in one camera must not lose the others
+            failures[camera_id] = f"{type(exc).__name__}: {exc}"
+            logger.exception("camera %s failed unexpectedly", camera_id)
+    return results
+
+
 @flow(name="process", log_prints=True)
 def process_flow(config_path: str) -> dict[str, str]:
-    """Run Stage 1 for every camera in parallel; return camera id -> tracks artifact path.
+    """Stage 1 and matching for every camera; returns artifact name -> path.
 
     Takes the config's path (not the parsed config) so deployments and the Prefect UI can
     schedule it with a plain string parameter.
     """
     logger = get_run_logger()
     config = load_config(config_path)
-    futures = {camera.id: track_camera_task.submit(camera, config) for camera in config.cameras}
-    artifacts: dict[str, str] = {}
+    cameras = {camera.id: camera for camera in config.cameras}
     failures: dict[str, str] = {}
-    for camera_id, future in futures.items():
-        try:
-            artifacts[camera_id] = future.result()
-        except SmartTraceError as exc:
-            failures[camera_id] = str(exc)
-            logger.error("camera %s failed: %s", camera_id, exc)
+    tracks = _collect({c: track_camera_task.submit(cam, config) for c, cam in cameras.items()}, failures, logger)
+    tracklets = _collect(
+        {c: embed_tracklets_task.submit(cameras[c], config, p) for c, p in tracks.items()}, failures, logger
+    )
+    persons = _collect(
+        {c: match_in_camera_task.submit(cameras[c], config, p) for c, p in tracklets.items()}, failures, logger
+    )
+    artifacts = {f"tracks/{c}": p for c, p in tracks.items()}
+    artifacts |= {f"tracklets/{c}": p for c, p in tracklets.items()}
+    artifacts |= {f"persons/{c}": p for c, p in persons.items()}
     if failures:
         details = "; ".join(f"{cid}: {msg}" for cid, msg in failures.items())
-        raise SmartTraceError(f"{len(failures)} of {len(futures)} cameras failed: {details}")
+        raise SmartTraceError(f"{len(failures)} of {len(cameras)} cameras failed: {details}")
+    ordered = sorted(persons)
+    artifacts["identities"] = match_cross_camera_task(
+        config, [tracklets[c] for c in ordered], [persons[c] for c in ordered]
+    )
     return artifacts
 
 

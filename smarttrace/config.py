@@ -36,7 +36,9 @@ class CameraConfig(_Strict):
     fps: float = Field(gt=0, le=240)
     start_time: datetime = datetime(1970, 1, 1, tzinfo=UTC)
     location: str = ""
-    # Process only the first N decoded frames (None = all); for demos and tests.
+    # Process only decoded frames [first_frame, first_frame + max_frames); frame indices in artifacts
+    # stay those of the video, so ground truth lines up. For demos, tests and proxy scenarios.
+    first_frame: int = Field(default=0, ge=0)
     max_frames: int | None = Field(default=None, gt=0)
 
     @field_validator("start_time")
@@ -101,6 +103,51 @@ class PostprocessConfig(_Strict):
     link_reid_weights: str = "osnet_x0_25_msmt17.pt"
 
 
+class EmbedConfig(_Strict):
+    """Per-tracklet crops, appearance (OSNet), CLIP and clothing colours."""
+
+    # K crops per tracklet, one per equal slice of its life, the best-quality box in each slice.
+    crops_per_tracklet: int = Field(default=8, ge=1, le=64)
+    # Boxes shorter than this (pixels) are not embedded; OSNet sees noise below ~40 px.
+    min_crop_height: float = Field(default=40.0, ge=8)
+    # A box overlapped by another (IoU above this) is a poor crop: it shows two people.
+    max_overlap_iou: float = Field(default=0.3, ge=0, le=1)
+    reid_weights: str = "osnet_x0_25_msmt17.pt"
+    reid_batch: int = Field(default=64, ge=1, le=1024)
+    clip_model: str = "ViT-B-32"
+    # open_clip tag (from the local cache only), a weights file path, "random" (tests), or "" (off).
+    clip_pretrained: str = "laion2b_s34b_b79k"
+    clip_crops_per_tracklet: int = Field(default=3, ge=1, le=16)
+    thumbnail_height: int = Field(default=160, ge=32, le=1024)  # pixels, aspect kept
+
+
+class MatchConfig(_Strict):
+    """In-camera and cross-camera matching thresholds (OSNet cosine similarity)."""
+
+    # In-camera: join tracklets of one person separated by up to this long (seconds).
+    in_camera_max_gap_s: float = Field(default=600.0, gt=0)
+    # Within this gap (seconds) the position gate applies: a person walks ~1 body height/s.
+    in_camera_position_gate_s: float = Field(default=5.0, ge=0)
+    in_camera_max_speed_heights_per_s: float = Field(default=1.5, gt=0)
+    in_camera_min_similarity: float = Field(default=0.75, ge=-1, le=1)
+    # Cross-camera: average-linkage clustering threshold on person-level embeddings.
+    cross_camera_min_similarity: float = Field(default=0.75, ge=-1, le=1)
+    # Consistency pass: a member less similar than this to its cluster's mean is split off.
+    consistency_min_similarity: float = Field(default=0.6, ge=-1, le=1)
+    # Optional transit windows: "camA->camB": [min_s, max_s] between leaving A and entering B.
+    transit_windows: dict[str, tuple[float, float]] = Field(default_factory=dict)
+
+    @field_validator("transit_windows")
+    @classmethod
+    def _windows(cls, value: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        for key, (low, high) in value.items():
+            if key.count("->") != 1 or not all(part.strip() for part in key.split("->")):
+                raise ValueError(f"transit window key '{key}' must look like 'cameraA->cameraB'")
+            if not 0 <= low <= high:
+                raise ValueError(f"transit window '{key}': need 0 <= min <= max seconds, got [{low}, {high}]")
+        return value
+
+
 class StorageConfig(_Strict):
     """Where artifacts go; one run folder per config."""
 
@@ -122,6 +169,8 @@ class SmartTraceConfig(_Strict):
     detector: DetectorConfig = DetectorConfig()
     tracker: TrackerConfig = TrackerConfig()
     postprocess: PostprocessConfig = PostprocessConfig()
+    embed: EmbedConfig = EmbedConfig()
+    match: MatchConfig = MatchConfig()
     storage: StorageConfig = StorageConfig()
     flow: FlowConfig = FlowConfig()
 

@@ -32,7 +32,65 @@ TRACKS_SCHEMA = pa.schema(
     ]
 )
 
+COLOR_NAMES = (
+    "black", "white", "grey", "red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "beige",
+)
+
+# One row per tracklet (a Stage 1 track after linking): the output of the embedding stage.
+TRACKLETS_SCHEMA = pa.schema(
+    [
+        pa.field("camera_id", pa.string(), nullable=False),
+        pa.field("tracklet_id", pa.int32(), nullable=False),  # = track_id in the tracks artifact
+        pa.field("start_frame", pa.int32(), nullable=False),
+        pa.field("end_frame", pa.int32(), nullable=False),  # inclusive
+        pa.field("start_time_s", pa.float64(), nullable=False),
+        pa.field("end_time_s", pa.float64(), nullable=False),
+        pa.field("start_timestamp", pa.timestamp("ms", tz="UTC"), nullable=False),
+        pa.field("end_timestamp", pa.timestamp("ms", tz="UTC"), nullable=False),
+        pa.field("num_boxes", pa.int32(), nullable=False),  # detected, not interpolated
+        pa.field("mean_box_height", pa.float32(), nullable=False),  # pixels
+        pa.field("mean_box_width", pa.float32(), nullable=False),
+        # Foot point (bottom-centre of the box) path, downsampled: x0, y0, x1, y1, ... pixels.
+        pa.field("foot_path", pa.list_(pa.float32()), nullable=False),
+        pa.field("video_path", pa.string(), nullable=False),
+        pa.field("thumbnail_path", pa.string(), nullable=True),  # relative to the run folder
+        pa.field("best_frame", pa.int32(), nullable=True),  # frame of the thumbnail crop
+        pa.field("num_crops", pa.int32(), nullable=False),  # crops embedded (0: all too small)
+        pa.field("reid_embedding", pa.list_(pa.float32()), nullable=True),  # quality-weighted mean, L2=1
+        pa.field("reid_crop_embeddings", pa.list_(pa.list_(pa.float32())), nullable=True),
+        pa.field("clip_embedding", pa.list_(pa.float32()), nullable=True),  # null when CLIP is unavailable
+        pa.field("upper_color", pa.string(), nullable=True),  # one of COLOR_NAMES
+        pa.field("upper_color_conf", pa.float32(), nullable=True),  # share of the region's pixels, 0..1
+        pa.field("lower_color", pa.string(), nullable=True),
+        pa.field("lower_color_conf", pa.float32(), nullable=True),
+    ]
+)
+
+# One row per tracklet of one camera: its camera-local person (in-camera matching).
+PERSONS_SCHEMA = pa.schema(
+    [
+        pa.field("camera_id", pa.string(), nullable=False),
+        pa.field("tracklet_id", pa.int32(), nullable=False),
+        pa.field("person_id", pa.int32(), nullable=False),  # unique inside a camera
+    ]
+)
+
+# One row per tracklet: its camera-local person (in-camera matching) and global id (cross-camera).
+IDENTITIES_SCHEMA = pa.schema(
+    [
+        pa.field("camera_id", pa.string(), nullable=False),
+        pa.field("tracklet_id", pa.int32(), nullable=False),
+        pa.field("person_id", pa.int32(), nullable=False),  # unique inside a camera
+        pa.field("global_id", pa.int32(), nullable=False),  # unique over all cameras
+        pa.field("start_timestamp", pa.timestamp("ms", tz="UTC"), nullable=False),
+        pa.field("end_timestamp", pa.timestamp("ms", tz="UTC"), nullable=False),
+    ]
+)
+
 SCHEMAS: dict[str, tuple[pa.Schema, int]] = {
     # kind -> (schema, version). Bump the version whenever a field changes meaning or type.
     "tracks": (TRACKS_SCHEMA, 1),
+    "tracklets": (TRACKLETS_SCHEMA, 1),
+    "persons": (PERSONS_SCHEMA, 1),
+    "identities": (IDENTITIES_SCHEMA, 1),
 }

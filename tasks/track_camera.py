@@ -24,7 +24,7 @@ from tasks.embed_reid import ReidEmbedder
 from tasks.link_tracklets import LinkParams, TrackletEnds, link_tracklets
 from tasks.postprocess_tracks import drop_short_tracks, drop_small_boxes, interpolate_gaps
 from tasks.track import build_tracker, update_tracker
-from tasks.video import DecodeReport, camera_videos, iter_frames
+from tasks.video import CameraDecode, iter_camera_frames
 
 log = logging.getLogger("smarttrace.track")
 PROGRESS_EVERY_FRAMES = 100
@@ -138,46 +138,42 @@ def track_camera(
     detector = detector or PersonDetector(detector_config)
     stride = detector_config.stride
     tracker = build_tracker(tracker_config, frame_rate=camera.fps / stride)
-    run = TrackingRun(table=pa.table({}), videos=camera_videos(camera.video))
+    run = TrackingRun(table=pa.table({}))
     rows: list[dict] = []
     sampler = CropSampler(postprocess.link_crops_per_track, postprocess.link_min_crop_height)
-    offset = 0  # frame index of the current file's first frame on the camera's timeline
+    decode = CameraDecode()
+    frames = iter_camera_frames(camera.video, camera.id, decode, camera.first_frame, camera.max_frames)
     started = time.perf_counter()
-    for video in run.videos:
-        report = DecodeReport()
-        remaining = None if camera.max_frames is None else camera.max_frames - offset
-        if remaining is not None and remaining <= 0:
+    while True:
+        t0 = time.perf_counter()
+        item = next(frames, None)
+        run.seconds["decode"] += time.perf_counter() - t0
+        if item is None:
             break
-        frames = iter_frames(video, camera.id, report, max_frames=remaining)
-        while True:
-            t0 = time.perf_counter()
-            item = next(frames, None)
-            run.seconds["decode"] += time.perf_counter() - t0
-            if item is None:
-                break
-            local_index, frame = item
-            index = offset + local_index
-            if local_index % stride:
-                continue
-            t1 = time.perf_counter()
-            detections = detector([frame])[0]
-            t2 = time.perf_counter()
-            tracked = update_tracker(tracker, detections, frame)
-            run.seconds["detect"] += t2 - t1
-            run.seconds["track"] += time.perf_counter() - t2
-            run.detected_frames += 1
-            rows.extend(_rows_for_frame(index, tracked))
-            if postprocess.link:
-                for box, track_id in zip(tracked.xyxy, tracked.tracker_id, strict=True):
-                    sampler.offer(int(track_id), index, box, frame)
-            if (index + 1) % PROGRESS_EVERY_FRAMES == 0:
-                rate = (index + 1) / (time.perf_counter() - started)
-                log.info("camera %s: %d frames, %d boxes, %.2f frames/s", camera.id, index + 1, len(rows), rate)
-        offset += report.frames
-        if report.partial:
-            run.partial, run.partial_reason = True, f"{video}: {report.reason}"
-            log.warning("camera %s: %s", camera.id, run.partial_reason)
-    run.frames = offset
+        index, frame = item
+        if (index - camera.first_frame) % stride:
+            continue
+        t1 = time.perf_counter()
+        detections = detector([frame])[0]
+        t2 = time.perf_counter()
+        tracked = update_tracker(tracker, detections, frame)
+        run.seconds["detect"] += t2 - t1
+        run.seconds["track"] += time.perf_counter() - t2
+        run.detected_frames += 1
+        rows.extend(_rows_for_frame(index, tracked))
+        if postprocess.link:
+            for box, track_id in zip(tracked.xyxy, tracked.tracker_id, strict=True):
+                sampler.offer(int(track_id), index, box, frame)
+        if run.detected_frames % PROGRESS_EVERY_FRAMES == 0:
+            done = index + 1 - camera.first_frame
+            rate = done / (time.perf_counter() - started)
+            log.info("camera %s: %d frames, %d boxes, %.2f frames/s", camera.id, done, len(rows), rate)
+    run.videos = decode.videos or []
+    if decode.partial:
+        run.partial, run.partial_reason = True, decode.reason
+        log.warning("camera %s: %s", camera.id, run.partial_reason)
+    run.frames = max(0, decode.frames - camera.first_frame)  # frames processed
+    last_frame = decode.frames
     table = pd.DataFrame(rows) if rows else _empty_rows()
     table = drop_small_boxes(table, postprocess.min_box_height)
     table = drop_short_tracks(table, postprocess.min_track_detections)
@@ -187,7 +183,7 @@ def track_camera(
         run.seconds["link"] += time.perf_counter() - t3
     # With a stride, gaps of `stride` frames are the normal case and always filled.
     table = interpolate_gaps(table, max(postprocess.max_gap_frames, stride - 1))
-    table = table[table["frame_index"] < run.frames] if not table.empty else table
+    table = table[table["frame_index"] < last_frame] if not table.empty else table
     run.table = _to_table(table, camera)
     elapsed = time.perf_counter() - started
     log.info(

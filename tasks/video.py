@@ -38,8 +38,21 @@ def camera_videos(video: str) -> list[Path]:
     return list_videos(Path(video))
 
 
+def existing_videos(video: str, camera_id: str) -> list[Path]:
+    """The camera's video files, each checked to exist and be non-empty (errors name camera + file)."""
+    paths = camera_videos(video)
+    for path in paths:
+        if not path.exists():
+            raise VideoError(f"camera '{camera_id}': video not found: {path}")
+        if path.stat().st_size == 0:
+            raise VideoError(f"camera '{camera_id}': cannot open {path}: file is empty")
+    return paths
+
+
 def list_videos(video: Path) -> list[Path]:
     """A camera's video files: the file itself, or a folder's videos in name order."""
+    if not video.exists():
+        return [video]  # reported as "video not found" by whoever opens it
     if video.is_dir():
         files = sorted(p for p in video.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
         if not files:
@@ -103,3 +116,39 @@ def iter_frames(
     if expected > 0 and index < expected - max(2, int(0.01 * expected)):
         report.partial = True
         report.reason = f"decoded {index} of {expected} frames the header announces: file truncated or corrupt"
+
+
+@dataclass
+class CameraDecode:
+    """Decoding of a whole camera (all its files): frames read, files used, partial files."""
+
+    frames: int = 0  # frames on the camera timeline up to the last one decoded
+    videos: list[Path] | None = None
+    partial: bool = False
+    reason: str = ""
+
+
+def iter_camera_frames(
+    video: str, camera_id: str, report: CameraDecode, first_frame: int = 0, max_frames: int | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (frame_index, frame) on the camera's timeline: its files back to back, in name order.
+
+    Only frames in [first_frame, first_frame + max_frames) are yielded, but indices stay those
+    of the timeline, so they line up with ground truth and with other stages' artifacts.
+    """
+    end = None if max_frames is None else first_frame + max_frames
+    report.videos = []
+    offset = 0
+    for path in camera_videos(video):
+        if end is not None and offset >= end:
+            break
+        report.videos.append(path)
+        file_report = DecodeReport()
+        limit = None if end is None else end - offset
+        for local_index, frame in iter_frames(path, camera_id, file_report, max_frames=limit):
+            if offset + local_index >= first_frame:
+                yield offset + local_index, frame
+        offset += file_report.frames
+        if file_report.partial:
+            report.partial, report.reason = True, f"{path}: {file_report.reason}"
+    report.frames = offset

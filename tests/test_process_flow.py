@@ -38,8 +38,8 @@ def test_process_writes_one_tracks_artifact_per_camera_with_sane_accuracy(
     tmp_path, two_cameras, pets_dir, prefect_harness
 ):
     artifacts = run_process(_write_config(tmp_path, two_cameras))
-    assert set(artifacts) == {"pets", "campus"}
-    pets = read_artifact(Path(artifacts["pets"]), "tracks").to_pandas()
+    assert {"tracks/pets", "tracks/campus", "tracklets/pets", "persons/campus", "identities"} <= set(artifacts)
+    pets = read_artifact(Path(artifacts["tracks/pets"]), "tracks").to_pandas()
     assert set(pets["camera_id"]) == {"pets"}
     assert pets["frame_index"].between(0, FRAMES - 1).all()
     assert pets["time_s"].max() == pytest.approx((FRAMES - 1) / 7, abs=1 / 7)
@@ -49,7 +49,7 @@ def test_process_writes_one_tracks_artifact_per_camera_with_sane_accuracy(
     gt = load_mot_txt(pets_dir / "gt" / "gt.txt")
     scores = evaluate_tracking(gt.loc[gt["frame"] <= FRAMES], tracks_to_mot(pets))
     assert scores.mota > 0.6 and scores.idf1 > 0.6, scores
-    manifest = read_manifest(Path(artifacts["pets"]))
+    manifest = read_manifest(Path(artifacts["tracks/pets"]))
     assert manifest["stage"] == "track" and manifest["frames"] == FRAMES and not manifest["partial"]
     assert manifest["inputs"][0]["sha256"].startswith("45cddc94")
     assert manifest["models"][0]["sha256"].startswith("869e83fc")

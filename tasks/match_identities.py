@@ -1,0 +1,133 @@
+"""In-camera matching (tracklets -> camera-local persons) and cross-camera matching
+(persons -> global identities). Pure pandas/numpy; the flow wraps them in tasks.
+
+Both are the same constrained clustering (tasks/clustering.py) with different constraints:
+- in one camera, tracklets that overlap in time are two people; a short gap must also be
+  physically walkable (position gate); a very long gap is not joined at all;
+- across cameras, persons of one camera are never merged again (in-camera matching already
+  decided them), and optional camera-pair transit windows bound when a person may reappear.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from smarttrace.config import MatchConfig
+from tasks.clustering import consistency_pass, constrained_average_linkage
+
+
+def _embeddings(vectors: pd.Series, dim: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(n, d) matrix of the non-null vectors (zeros elsewhere) and the mask of non-null rows."""
+    present = vectors.map(lambda v: v is not None and len(v) > 0).to_numpy(bool)
+    if dim is None:
+        dim = len(vectors[present].iloc[0]) if present.any() else 1
+    matrix = np.zeros((len(vectors), dim), np.float32)
+    for i, vector in enumerate(vectors):
+        if present[i]:
+            matrix[i] = np.asarray(vector, np.float32)
+    return matrix, present
+
+
+def _overlaps(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """(n, n) True where [start, end] intervals intersect."""
+    return (start[:, None] <= end[None, :]) & (start[None, :] <= end[:, None])
+
+
+def match_in_camera(tracklets: pd.DataFrame, config: MatchConfig) -> np.ndarray:
+    """Camera-local person id (1..k) per tracklet row of ONE camera."""
+    n = len(tracklets)
+    if n == 0:
+        return np.zeros(0, np.int32)
+    embeddings, present = _embeddings(tracklets["reid_embedding"].reset_index(drop=True))
+    start = tracklets["start_time_s"].to_numpy(float)
+    end = tracklets["end_time_s"].to_numpy(float)
+    gap = np.maximum(start[None, :] - end[:, None], start[:, None] - end[None, :])  # >0: time between them
+    cannot = _overlaps(start, end) | (gap > config.in_camera_max_gap_s)
+    cannot |= ~present[:, None] | ~present[None, :]  # no appearance: no evidence to join
+    cannot |= _position_gate(tracklets, gap, config)
+    np.fill_diagonal(cannot, False)
+    labels = constrained_average_linkage(embeddings @ embeddings.T, cannot, config.in_camera_min_similarity)
+    return (labels + 1).astype(np.int32)
+
+
+def _position_gate(tracklets: pd.DataFrame, gap: np.ndarray, config: MatchConfig) -> np.ndarray:
+    """True where a short gap would need a walk faster than allowed between the two ends."""
+    paths = tracklets["foot_path"].map(lambda p: np.asarray(p, np.float32).reshape(-1, 2))
+    first = np.stack([p[0] for p in paths])
+    last = np.stack([p[-1] for p in paths])
+    height = np.maximum(tracklets["mean_box_height"].to_numpy(float), 1.0)
+    start = tracklets["start_time_s"].to_numpy(float)
+    i_before_j = start[None, :] >= start[:, None]  # i ends before j starts (no overlap case)
+    distance = np.where(
+        i_before_j,
+        np.linalg.norm(first[None, :, :] - last[:, None, :], axis=2),
+        np.linalg.norm(first[:, None, :] - last[None, :, :], axis=2),
+    )
+    mean_height = (height[:, None] + height[None, :]) / 2
+    reach = (config.in_camera_max_speed_heights_per_s * np.maximum(gap, 0) + 0.5) * mean_height
+    return (gap > 0) & (gap <= config.in_camera_position_gate_s) & (distance > reach)
+
+
+def _persons(tracklets: pd.DataFrame) -> pd.DataFrame:
+    """One row per (camera, person): weighted mean embedding and time span (wall clock, seconds)."""
+    rows = []
+    for (camera_id, person_id), group in tracklets.groupby(["camera_id", "person_id"], sort=True):
+        vectors, present = _embeddings(group["reid_embedding"].reset_index(drop=True))
+        weights = group["num_crops"].to_numpy(float) * present
+        mean = (vectors * weights[:, None]).sum(axis=0)
+        norm = float(np.linalg.norm(mean))
+        rows.append(
+            {
+                "camera_id": camera_id,
+                "person_id": int(person_id),
+                "embedding": mean / norm if norm > 0 else None,
+                "start": group["start_timestamp"].min().timestamp(),
+                "end": group["end_timestamp"].max().timestamp(),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _transit_allowed(persons: pd.DataFrame, windows: dict[str, tuple[float, float]]) -> np.ndarray:
+    """(n, n) True where the pair may be one person under the camera-pair transit windows.
+
+    A window "A->B": [low, high] says a person leaving A enters B low..high seconds later. A pair
+    of cameras with any window is restricted to its windows (either direction); others are free.
+    """
+    n = len(persons)
+    restricted = np.zeros((n, n), bool)
+    ok = np.zeros((n, n), bool)
+    cameras = persons["camera_id"].to_numpy()
+    start, end = persons["start"].to_numpy(float), persons["end"].to_numpy(float)
+    for key, (low, high) in windows.items():
+        source, target = (part.strip() for part in key.split("->"))
+        for i in np.flatnonzero(cameras == source):
+            for j in np.flatnonzero(cameras == target):
+                restricted[i, j] = restricted[j, i] = True
+                if low <= start[j] - end[i] <= high:
+                    ok[i, j] = ok[j, i] = True
+    return ~restricted | ok
+
+
+def match_cross_camera(tracklets: pd.DataFrame, config: MatchConfig) -> pd.Series:
+    """Global id (1..k) per tracklet row; `tracklets` needs camera_id, person_id, embeddings, times."""
+    if tracklets.empty:
+        return pd.Series([], dtype=np.int32)
+    persons = _persons(tracklets)
+    embeddings, present = _embeddings(persons["embedding"])
+    cameras = persons["camera_id"].to_numpy()
+    cannot = (cameras[:, None] == cameras[None, :]) | ~present[:, None] | ~present[None, :]
+    np.fill_diagonal(cannot, False)
+    allowed = _transit_allowed(persons, config.transit_windows)
+    labels = constrained_average_linkage(
+        embeddings @ embeddings.T, cannot, config.cross_camera_min_similarity, can_link=allowed
+    )
+    labels = consistency_pass(embeddings, labels, config.consistency_min_similarity)
+    _, labels = np.unique(labels, return_inverse=True)
+    key = dict(zip(zip(persons["camera_id"], persons["person_id"], strict=True), labels + 1, strict=True))
+    return pd.Series(
+        [int(key[(c, p)]) for c, p in zip(tracklets["camera_id"], tracklets["person_id"], strict=True)],
+        index=tracklets.index,
+        dtype=np.int32,
+    )

@@ -143,6 +143,24 @@ def match_cross_camera_task(config: SmartTraceConfig, tracklets_paths: list[str]
     return str(path)
 
 
+@task(name="upload-index")
+def upload_index_task(config: SmartTraceConfig, tracklets_paths: list[str], identities_path: str) -> int:
+    """Upsert one Qdrant point per tracklet (deterministic ids) and drop points of vanished tracklets."""
+    from storage.index import upload_tracklets
+    from storage.index_settings import index_config
+
+    tracklets = pa.concat_tables([read_artifact(Path(p), "tracklets") for p in tracklets_paths])
+    identities = read_artifact(Path(identities_path), "identities").to_pandas()
+    clip_vectors = [v for v in tracklets.column("clip_embedding").to_pylist() if v]
+    clip_dim = len(clip_vectors[0]) if clip_vectors else None
+    locations = {camera.id: camera.location for camera in config.cameras}
+    count = upload_tracklets(
+        index_config(config, clip_dim=clip_dim), tracklets, identities, locations, prune_orphans=True
+    )
+    get_run_logger().info("index: %d tracklet points upserted (%s)", count, config.index.url or "embedded")
+    return count
+
+
 def _collect(futures: dict, failures: dict[str, str], logger) -> dict[str, str]:  # noqa: ANN001
     """Results of per-camera futures; a camera's user-facing error is recorded, not raised."""
     results = {}
@@ -186,6 +204,7 @@ def process_flow(config_path: str) -> dict[str, str]:
     artifacts["identities"] = match_cross_camera_task(
         config, [tracklets[c] for c in ordered], [persons[c] for c in ordered]
     )
+    upload_index_task(config, [tracklets[c] for c in ordered], artifacts["identities"])
     return artifacts
 
 

@@ -148,6 +148,17 @@ class MatchConfig(_Strict):
         return value
 
 
+class IndexSettings(_Strict):
+    """The Qdrant index. Embedded (a folder, no server) by default; `url` switches to a server."""
+
+    url: str | None = None  # e.g. http://localhost:6333 or a Qdrant cluster URL
+    api_key: str | None = None
+    collection: str = Field(default="tracklets", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    path: Path | None = None  # embedded index folder; default storage.run_dir / "qdrant"
+    # How long the upload waits for another process (e.g. a dashboard loading) to release the folder.
+    lock_timeout_s: float = Field(default=30.0, ge=0)
+
+
 class StorageConfig(_Strict):
     """Where artifacts go; one run folder per config."""
 
@@ -172,6 +183,7 @@ class SmartTraceConfig(_Strict):
     embed: EmbedConfig = EmbedConfig()
     match: MatchConfig = MatchConfig()
     storage: StorageConfig = StorageConfig()
+    index: IndexSettings = IndexSettings()
     flow: FlowConfig = FlowConfig()
 
     @model_validator(mode="after")
@@ -202,6 +214,9 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
         video = camera.get("video") if isinstance(camera, dict) else None
         if isinstance(video, str) and not video.startswith("sample:") and not Path(video).is_absolute():
             camera["video"] = str((base / video).resolve())
+    index = raw.get("index")
+    if isinstance(index, dict) and isinstance(index.get("path"), str) and not Path(index["path"]).is_absolute():
+        index["path"] = str((base / index["path"]).resolve())
     storage = raw.get("storage")
     if isinstance(storage, dict) and isinstance(storage.get("run_dir"), str):
         run_dir = Path(storage["run_dir"])

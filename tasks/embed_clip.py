@@ -56,25 +56,57 @@ class ClipEmbedder:
         return torch.nn.functional.normalize(features, dim=1).numpy().astype(np.float32)
 
 
+def cached_weights(model_name: str, tag: str, cache_dir: Path | None = None) -> str | None:
+    """Local path of an open_clip pretrained tag's weights if already downloaded, else None.
+
+    Looks where open_clip itself caches (the Hugging Face hub cache or its URL cache) without
+    touching the network, so a missing file is a fast, clear "not available".
+    """
+    from open_clip.pretrained import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(model_name, tag)
+    if not cfg:
+        return None
+    if cfg.get("hf_hub"):
+        from huggingface_hub import try_to_load_from_cache
+
+        repo = cfg["hf_hub"].rstrip("/")
+        for filename in ("open_clip_model.safetensors", "open_clip_pytorch_model.bin"):
+            found = try_to_load_from_cache(repo, filename, cache_dir=str(cache_dir) if cache_dir else None)
+            if isinstance(found, str) and os.path.isfile(found):
+                return found
+    if cfg.get("url"):
+        folder = cache_dir or Path(os.path.expanduser("~/.cache/clip"))
+        candidate = Path(folder) / os.path.basename(cfg["url"])
+        if candidate.is_file():
+            return str(candidate)
+    return None
+
+
 def load_clip(model_name: str, pretrained: str | None, cache_dir: Path | None = None) -> ClipEmbedder | None:
     """Build CLIP from a local file, a cached pretrained tag, or `random`; None (one warning) if unavailable.
 
-    `pretrained` may be a path to a weights file, an open_clip tag (looked up in the cache only:
-    HF_HUB_OFFLINE is forced so a missing file fails fast instead of hanging on the network),
-    `random`, or None/"" (CLIP disabled).
+    `pretrained` may be a path to a weights file, an open_clip tag (looked up in the local cache
+    only, never downloaded at run time), `random`, or None/"" (CLIP disabled).
     """
     import open_clip
 
     if not pretrained:
         log.warning("CLIP disabled (no pretrained weights configured): text search uses clothing attributes only")
         return None
-    tag: str | None = None if pretrained == RANDOM else pretrained
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    tag: str | None = None
+    if pretrained != RANDOM:
+        tag = pretrained if Path(pretrained).is_file() else cached_weights(model_name, pretrained, cache_dir)
+        if tag is None:
+            log.warning(
+                "CLIP weights '%s' for %s are not in the local cache (no download is attempted): no CLIP "
+                "vectors will be written; text search uses clothing attributes only",
+                pretrained, model_name,
+            )
+            return None
     try:
-        model, _, preprocess = open_clip.create_model_and_transforms(
-            model_name, pretrained=tag, cache_dir=str(cache_dir) if cache_dir else None
-        )
-    except Exception as exc:  # open_clip raises RuntimeError/OSError/HF errors for missing weights
+        model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=tag)
+    except Exception as exc:  # open_clip raises RuntimeError/OSError for a bad weights file
         log.warning(
             "CLIP weights '%s' for %s are not available locally (%s): no CLIP vectors will be written; "
             "text search uses clothing attributes only",

@@ -54,6 +54,11 @@ def test_process_writes_one_tracks_artifact_per_camera_with_sane_accuracy(
     assert manifest["inputs"][0]["sha256"].startswith("45cddc94")
     assert manifest["models"][0]["sha256"].startswith("869e83fc")
     assert manifest["flow_run_id"] and manifest["task_run_id"]
+    from storage.index import IndexConfig, count_points
+
+    tracklets = read_artifact(Path(artifacts["tracklets/pets"]), "tracklets").num_rows
+    tracklets += read_artifact(Path(artifacts["tracklets/campus"]), "tracklets").num_rows
+    assert count_points(IndexConfig.for_run_dir(tmp_path / "run")) == tracklets > 0
 
 
 def test_one_bad_camera_fails_the_run_by_name_but_the_others_are_written(

@@ -1,0 +1,423 @@
+"""The tracklet index on a real embedded Qdrant (no mocks), including two real processes."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from pydantic import ValidationError
+
+from smarttrace.errors import ArtifactError, SmartTraceError
+from storage.index import (
+    IndexConfig,
+    IndexLockedError,
+    IndexSchemaError,
+    IndexUnavailableError,
+    _query_filter,
+    clear_reader_cache,
+    count_points,
+    delete_camera_points,
+    open_client,
+    point_id,
+    scroll_all,
+    search_vectors,
+    upload_tracklets,
+)
+from storage.schemas import IDENTITIES_SCHEMA, TRACKLETS_SCHEMA
+
+T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
+REID_DIM, CLIP_DIM = 16, 8
+
+# Holds an embedded client on a folder for a while, like a second process (a dashboard, an upload).
+HOLD = (
+    "import sys, time\n"
+    "from qdrant_client import QdrantClient\n"
+    "client = QdrantClient(path=sys.argv[1])\n"
+    "print('ready', flush=True)\n"
+    "time.sleep(float(sys.argv[2]))\n"
+    "client.close()\n"
+)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_reader_cache():
+    yield
+    clear_reader_cache()
+
+
+def _unit(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
+    vectors = rng.standard_normal((n, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def _tracklets(
+    camera: str = "cam-a",
+    n: int = 5,
+    seed: int = 0,
+    reid_dim: int = REID_DIM,
+    clip_dim: int | None = None,
+    first_id: int = 0,
+    start: datetime = T0,
+    null_reid: tuple[int, ...] = (),
+    null_clip: tuple[int, ...] = (),
+) -> pa.Table:
+    """`n` tracklets of one camera, tracklet i living [start + 60 i s, start + 60 i + 30 s]."""
+    rng = np.random.default_rng(seed)
+    reid = _unit(rng, n, reid_dim)
+    clip = _unit(rng, n, clip_dim) if clip_dim else None
+    starts = [start + timedelta(seconds=60 * i) for i in range(n)]
+    return pa.Table.from_pydict(
+        {
+            "camera_id": [camera] * n,
+            "tracklet_id": [first_id + i for i in range(n)],
+            "start_frame": [70 * i for i in range(n)],
+            "end_frame": [70 * i + 35 for i in range(n)],
+            "start_time_s": [60.0 * i for i in range(n)],
+            "end_time_s": [60.0 * i + 30 for i in range(n)],
+            "start_timestamp": starts,
+            "end_timestamp": [s + timedelta(seconds=30) for s in starts],
+            "num_boxes": [30] * n,
+            "mean_box_height": [120.0] * n,
+            "mean_box_width": [40.0] * n,
+            "foot_path": [[1.0, 2.0]] * n,
+            "video_path": [f"/videos/{camera}.mp4"] * n,
+            "thumbnail_path": [f"thumbnails/{camera}/{first_id + i}.jpg" for i in range(n)],
+            "best_frame": [70 * i + 10 for i in range(n)],
+            "num_crops": [8] * n,
+            "reid_embedding": [None if i in null_reid else reid[i] for i in range(n)],
+            "reid_crop_embeddings": [None] * n,
+            "clip_embedding": [None if clip is None or i in null_clip else clip[i] for i in range(n)],
+            "upper_color": ["red", "blue", "black", "white", "green"][:n] + ["grey"] * max(0, n - 5),
+            "upper_color_conf": [0.6] * n,
+            "lower_color": ["black"] * n,
+            "lower_color_conf": [0.5] * n,
+        },
+        schema=TRACKLETS_SCHEMA,
+    )
+
+
+def _reid(table: pa.Table, row: int) -> np.ndarray:
+    return np.asarray(table.column("reid_embedding")[row].as_py(), dtype=np.float32)
+
+
+def _config(tmp_path: Path, **overrides) -> IndexConfig:
+    return IndexConfig.for_run_dir(tmp_path, reid_dim=overrides.pop("reid_dim", REID_DIM), **overrides)
+
+
+def _hold(folder: Path, seconds: float) -> subprocess.Popen:
+    """Start a process holding `folder`'s qdrant lock; returns once it holds it."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(folder), str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.strip() == "ready", f"holder process failed to open {folder}"
+    return proc
+
+
+def _current_snapshot(config: IndexConfig) -> Path:
+    return config.published_path / (config.published_path / "CURRENT").read_text().strip()
+
+
+def test_point_ids_are_deterministic_uuids():
+    assert point_id("cam-a", 3) == point_id("cam-a", 3)
+    assert point_id("cam-a", 3) != point_id("cam-a", 4) != point_id("cam-b", 3)
+    assert str(uuid.UUID(point_id("cam-a", 3))) == point_id("cam-a", 3)
+    # Pinned: changing the namespace would duplicate every point of existing indexes on re-upload.
+    assert point_id("cam-a", 3) == str(uuid.uuid5(uuid.UUID("6f1c2b0e-8d4a-5c3e-9b7f-2a4d6e8f1c3b"), "cam-a/3"))
+
+
+def test_config_rejects_unknown_keys_and_bad_urls(tmp_path):
+    with pytest.raises(ValidationError, match="extra"):
+        IndexConfig(path=tmp_path, colection="x")
+    with pytest.raises(ValidationError, match="must start with http"):
+        IndexConfig(url="localhost:6333")
+    config = IndexConfig.for_run_dir(tmp_path)
+    assert config.path == tmp_path / "qdrant" and config.reid_dim == 512 and config.collection == "tracklets"
+
+
+def test_upload_twice_is_idempotent_and_payload_is_complete(tmp_path):
+    config = _config(tmp_path)
+    table = _tracklets(n=5)
+    identities = pd.DataFrame(
+        {
+            "camera_id": ["cam-a", "cam-a"],
+            "tracklet_id": [0, 1],
+            "person_id": [7, 8],
+            "global_id": [42, 43],
+            "start_timestamp": [T0, T0],
+            "end_timestamp": [T0, T0],
+        }
+    )
+    assert pa.Table.from_pandas(identities, preserve_index=False).select(IDENTITIES_SCHEMA.names).num_rows == 2
+    assert upload_tracklets(config, table, identities, {"cam-a": "hall"}) == 5
+    assert count_points(config) == 5
+    assert upload_tracklets(config, table.to_pandas(), identities, {"cam-a": "hall"}) == 5  # DataFrame input too
+    assert count_points(config) == 5
+
+    payloads = {p["tracklet_id"]: p for _, p in scroll_all(config)}
+    assert (payloads[0]["global_id"], payloads[0]["person_id"]) == (42, 7)
+    assert (payloads[4]["global_id"], payloads[4]["person_id"]) == (-1, -1)  # no identity row
+    first = payloads[1]
+    assert first["camera_id"] == "cam-a" and first["location"] == "hall"
+    assert first["start_timestamp"] == "2024-05-01T09:01:00+00:00"
+    assert first["start_epoch"] == (T0 + timedelta(seconds=60)).timestamp()
+    assert first["end_epoch"] - first["start_epoch"] == 30
+    assert (first["start_time_s"], first["end_time_s"], first["start_frame"], first["end_frame"]) == (60, 90, 70, 105)
+    assert first["video_path"] == "/videos/cam-a.mp4" and first["thumbnail_path"] == "thumbnails/cam-a/1.jpg"
+    assert (first["upper_color"], first["upper_color_conf"], first["lower_color"]) == ("blue", 0.6, "black")
+    assert first["has_reid"] is True and first["has_clip"] is False
+
+
+def test_default_512_d_vectors_search_back_to_the_stored_tracklet(tmp_path):
+    config = IndexConfig.for_run_dir(tmp_path, clip_dim=512)
+    table = _tracklets(n=20, reid_dim=512, clip_dim=512)
+    upload_tracklets(config, table)
+    hits = search_vectors(config, "reid", _reid(table, 13), limit=3)
+    assert hits[0].point_id == point_id("cam-a", 13)
+    assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+    assert hits[0].payload["tracklet_id"] == 13 and hits[1].score < hits[0].score
+    clip = np.asarray(table.column("clip_embedding")[4].as_py())
+    assert search_vectors(config, "clip", clip, limit=1)[0].payload["tracklet_id"] == 4
+
+
+def test_search_respects_camera_filter_and_time_range(tmp_path):
+    config = _config(tmp_path)
+    a = _tracklets("cam-a", n=5, seed=1)
+    b = _tracklets("cam-b", n=5, seed=2, start=T0 + timedelta(hours=1))
+    upload_tracklets(config, a)
+    upload_tracklets(config, b)
+    query = _reid(a, 2)
+    assert search_vectors(config, "reid", query, limit=1)[0].point_id == point_id("cam-a", 2)
+
+    others = search_vectors(config, "reid", query, limit=10, camera_ids=["cam-b"])
+    assert len(others) == 5 and {h.payload["camera_id"] for h in others} == {"cam-b"}
+    assert search_vectors(config, "reid", query, camera_ids=[]) == []
+
+    # Tracklet 2 of cam-a lives [T0+120 s, T0+150 s]; a range overlapping it keeps it.
+    window = (T0 + timedelta(seconds=140), T0 + timedelta(seconds=200))
+    around = search_vectors(config, "reid", query, limit=10, time_range=window)
+    assert {h.payload["tracklet_id"] for h in around} == {2, 3}
+    assert around[0].point_id == point_id("cam-a", 2)
+    later = search_vectors(config, "reid", query, limit=10, time_range=(T0 + timedelta(minutes=30), None))
+    assert {h.payload["camera_id"] for h in later} == {"cam-b"}
+    epoch = (T0 + timedelta(seconds=125)).timestamp()  # epoch seconds work as bounds too
+    assert [h.payload["tracklet_id"] for h in search_vectors(config, "reid", query, time_range=(epoch, epoch))] == [2]
+    assert {p["camera_id"] for _, p in scroll_all(config, camera_ids=["cam-b"])} == {"cam-b"}
+
+
+def test_in_memory_search_ranks_like_a_qdrant_filter(tmp_path):
+    """Embedded queries are answered from numpy: same hits and scores as qdrant's own filtered query."""
+    config = _config(tmp_path)
+    upload_tracklets(config, _tracklets("cam-a", n=30, seed=3))
+    upload_tracklets(config, _tracklets("cam-b", n=30, seed=4, start=T0 + timedelta(minutes=10)))
+    query = np.random.default_rng(9).standard_normal(REID_DIM)
+    window = (T0 + timedelta(minutes=12), T0 + timedelta(minutes=20))
+    cases = [(None, None), (["cam-b"], None), (["cam-a", "cam-b"], window)]
+    for cameras, time_range in cases:
+        ours = search_vectors(config, "reid", query, limit=7, camera_ids=cameras, time_range=time_range)
+        low, high = (None, None) if time_range is None else (time_range[0].timestamp(), time_range[1].timestamp())
+        with open_client(config, read_only=True) as client:
+            theirs = client.query_points(
+                config.collection, query=query.tolist(), using="reid", limit=7,
+                query_filter=_query_filter(cameras, low, high),
+            ).points
+        assert [h.point_id for h in ours] == [str(p.id) for p in theirs]
+        assert [h.score for h in ours] == pytest.approx([p.score for p in theirs], abs=1e-5)
+
+
+def test_wrong_vector_sizes_are_schema_errors(tmp_path):
+    config = _config(tmp_path)
+    upload_tracklets(config, _tracklets(n=2))
+    expected = "collection 'tracklets' stores 'reid' vectors of size 16, the config expects 32"
+    with pytest.raises(IndexSchemaError, match=expected):
+        upload_tracklets(config.model_copy(update={"reid_dim": 32}), _tracklets(n=2, reid_dim=32))
+    with pytest.raises(IndexSchemaError, match="collection 'tracklets' has no 'clip' vector"):
+        upload_tracklets(config.model_copy(update={"clip_dim": CLIP_DIM}), _tracklets(n=2, clip_dim=CLIP_DIM))
+    with pytest.raises(IndexSchemaError, match="reid_embedding of tracklet cam-a/0 has 20 values, the index expects"):
+        upload_tracklets(config, _tracklets(n=2, reid_dim=20))
+    with pytest.raises(IndexSchemaError, match="query 'reid' vector has 3 values"):
+        search_vectors(config, "reid", [1.0, 0.0, 0.0])
+    with pytest.raises(IndexSchemaError, match="set index.clip_dim"):
+        search_vectors(config, "clip", [1.0] * CLIP_DIM)
+    bad = _tracklets(n=2)
+    vectors = bad.column("reid_embedding").to_pylist()
+    vectors[1][0] = float("nan")
+    column = bad.schema.get_field_index("reid_embedding")
+    bad = bad.set_column(column, "reid_embedding", pa.array(vectors, pa.list_(pa.float32())))
+    with pytest.raises(IndexSchemaError, match="cam-a/1 holds NaN"):
+        upload_tracklets(config, bad)
+    assert count_points(config) == 2  # nothing of the refused uploads reached the index
+    assert issubclass(IndexSchemaError, SmartTraceError) and issubclass(IndexLockedError, IndexUnavailableError)
+
+
+def test_bad_input_rows_are_refused_before_touching_the_index(tmp_path):
+    config = _config(tmp_path)
+    with pytest.raises(ArtifactError, match="lack the fields reid_embedding"):
+        upload_tracklets(config, _tracklets(n=2).drop_columns(["reid_embedding"]))
+    with pytest.raises(ArtifactError, match="repeat tracklet cam-a/0"):
+        upload_tracklets(config, pa.concat_tables([_tracklets(n=2), _tracklets(n=1)]))
+    assert not config.path.exists()
+
+
+def test_points_without_clip_or_reid_still_upload(tmp_path):
+    config = _config(tmp_path, clip_dim=CLIP_DIM)
+    table = _tracklets(n=5, clip_dim=CLIP_DIM, null_clip=(1, 3), null_reid=(4,))
+    assert upload_tracklets(config, table) == 5
+    assert count_points(config) == 5
+    clip_hits = search_vectors(config, "clip", np.ones(CLIP_DIM), limit=10)
+    assert {h.payload["tracklet_id"] for h in clip_hits} == {0, 2, 4}
+    reid_hits = search_vectors(config, "reid", np.ones(REID_DIM), limit=10)
+    assert {h.payload["tracklet_id"] for h in reid_hits} == {0, 1, 2, 3}
+    no_reid = [p for _, p in scroll_all(config) if p["tracklet_id"] == 4][0]
+    assert no_reid["has_reid"] is False and no_reid["has_clip"] is True and no_reid["upper_color"] == "green"
+
+
+def test_orphans_are_deleted(tmp_path):
+    config = _config(tmp_path)
+    upload_tracklets(config, _tracklets("cam-a", n=5))
+    upload_tracklets(config, _tracklets("cam-b", n=3))
+    assert delete_camera_points(config, "cam-a", keep_ids=[0, 1]) == 3
+    assert count_points(config) == 5
+    assert sorted(p["tracklet_id"] for _, p in scroll_all(config, camera_ids=["cam-a"])) == [0, 1]
+    assert delete_camera_points(config, "cam-a", keep_ids=[0, 1]) == 0
+    # A re-run of cam-b with renumbered tracklets, pruned in the same upload.
+    upload_tracklets(config, _tracklets("cam-b", n=2, first_id=10), prune_orphans=True)
+    assert sorted(p["tracklet_id"] for _, p in scroll_all(config, camera_ids=["cam-b"])) == [10, 11]
+    assert count_points(config) == 4
+    assert delete_camera_points(_config(tmp_path / "empty"), "cam-a", []) == 0
+
+
+def test_readers_see_each_new_upload_and_only_complete_ones(tmp_path):
+    config = _config(tmp_path)
+    upload_tracklets(config, _tracklets("cam-a", n=3))
+    assert count_points(config) == 3  # loaded into this process's cache
+    first_version = _current_snapshot(config)
+    upload_tracklets(config, _tracklets("cam-b", n=4))
+    assert count_points(config) == 7  # next query sees the new version
+    assert _current_snapshot(config) != first_version
+
+    with pytest.raises(IndexSchemaError):  # a failed upload publishes nothing
+        upload_tracklets(config.model_copy(update={"reid_dim": 99}), _tracklets(n=1, reid_dim=99))
+    assert count_points(config) == 7
+    versions = [p for p in config.published_path.iterdir() if p.is_dir()]
+    assert len(versions) <= 2 and not any(p.name.startswith(".tmp") for p in versions)
+
+
+def test_never_published_live_index_is_published_on_first_read(tmp_path):
+    config = _config(tmp_path)
+    upload_tracklets(config, _tracklets(n=3))
+    shutil.rmtree(config.published_path)
+    assert count_points(config) == 3
+
+
+def test_a_published_version_deleted_by_hand_is_published_again(tmp_path):
+    config = _config(tmp_path)
+    upload_tracklets(config, _tracklets(n=3))
+    shutil.rmtree(_current_snapshot(config))
+    assert count_points(config) == 3
+
+
+def test_threads_read_while_another_thread_uploads(tmp_path):
+    config = _config(tmp_path)
+    table = _tracklets("cam-a", n=5)
+    upload_tracklets(config, table)
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            for _ in range(30):
+                assert search_vectors(config, "reid", _reid(table, 0), limit=1)[0].point_id == point_id("cam-a", 0)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    readers = [threading.Thread(target=read) for _ in range(4)]
+    for thread in readers:
+        thread.start()
+    for i in range(3):
+        upload_tracklets(config, _tracklets(f"cam-{i}", n=3, seed=10 + i))
+    for thread in readers:
+        thread.join()
+    assert errors == []
+    assert count_points(config) == 14
+
+
+def test_missing_index_is_a_clear_error(tmp_path):
+    config = _config(tmp_path)
+    with pytest.raises(IndexUnavailableError, match=r"no SmartTrace index at .*qdrant: nothing was uploaded"):
+        search_vectors(config, "reid", np.ones(REID_DIM))
+    assert not config.live_path.exists()  # reading must not create an empty index
+
+
+def test_search_waits_for_another_process_to_release_the_folder(tmp_path):
+    config = _config(tmp_path)
+    table = _tracklets(n=4)
+    upload_tracklets(config, table)
+    holder = _hold(_current_snapshot(config), 2.0)  # e.g. another dashboard process loading it
+    try:
+        started = time.monotonic()
+        hits = search_vectors(config, "reid", _reid(table, 1), limit=1)
+        waited = time.monotonic() - started
+    finally:
+        holder.wait(timeout=30)
+    assert hits[0].point_id == point_id("cam-a", 1)
+    assert waited > 0.8  # it really waited for the other process, then succeeded
+
+
+def test_search_times_out_while_another_process_holds_the_folder(tmp_path):
+    config = _config(tmp_path, lock_timeout_s=0.3)
+    upload_tracklets(config, _tracklets(n=2))
+    snapshot = _current_snapshot(config)
+    holder = _hold(snapshot, 3.0)
+    try:
+        started = time.monotonic()
+        with pytest.raises(IndexLockedError, match=f"{snapshot} is held by another process .* more than 0.3 s"):
+            search_vectors(config, "reid", np.ones(REID_DIM))
+        assert time.monotonic() - started < 2.0
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+
+
+def test_upload_waits_for_the_live_folder_and_is_never_blocked_by_readers(tmp_path):
+    config = _config(tmp_path, lock_timeout_s=20)
+    upload_tracklets(config, _tracklets("cam-a", n=2))
+    # A reader process holding the published snapshot (as a long-lived dashboard might) does not block writers.
+    reader = _hold(_current_snapshot(config), 20.0)
+    try:
+        started = time.monotonic()
+        upload_tracklets(config.model_copy(update={"lock_timeout_s": 1.0}), _tracklets("cam-b", n=2))
+        assert time.monotonic() - started < 5.0
+    finally:
+        reader.kill()
+        reader.wait(timeout=30)
+    # A writer process holding live/ makes the upload wait, then it goes through.
+    writer = _hold(config.live_path, 1.5)
+    try:
+        started = time.monotonic()
+        upload_tracklets(config, _tracklets("cam-c", n=2))
+        assert time.monotonic() - started > 0.5
+    finally:
+        writer.wait(timeout=30)
+    assert count_points(config) == 6
+
+
+@pytest.mark.filterwarnings("ignore:Api key is used with an insecure connection")
+@pytest.mark.filterwarnings("ignore:Failed to obtain server version")
+def test_server_url_selects_the_remote_client_without_connecting(tmp_path):
+    config = IndexConfig(path=tmp_path / "unused", url="http://127.0.0.1:9", api_key="secret")
+    with open_client(config) as client:
+        assert client.init_options["url"] == "http://127.0.0.1:9" and client.init_options["path"] is None
+        assert type(client._client).__name__ == "QdrantRemote"
+    assert not (tmp_path / "unused").exists()
+    assert "secret" not in repr(config)
+    with pytest.raises(IndexUnavailableError, match=r"cannot reach the Qdrant server at http://127.0.0.1:9"):
+        count_points(config)

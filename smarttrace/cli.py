@@ -47,13 +47,57 @@ def _cmd_evaluate_tracking(args: argparse.Namespace) -> int:
 def _cmd_export_mot(args: argparse.Namespace) -> int:
     from storage.artifacts import read_artifact
     from storage.layout import RunLayout
+    from tasks.evaluate_identities import label_tracks
     from tasks.export_mot import tracks_to_mot, write_mot_txt
 
+    layout = RunLayout(Path(args.run))
+    table = read_artifact(layout.tracks(args.camera), "tracks").to_pandas()
     if args.ids != "track":
-        raise SmartTraceError(f"--ids {args.ids}: person and global ids come with the matching stages")
-    table = read_artifact(RunLayout(Path(args.run)).tracks(args.camera), "tracks").to_pandas()
+        identities = read_artifact(layout.identities(), "identities").to_pandas()
+        column = "person_id" if args.ids == "person" else "global_id"
+        table = label_tracks(table, identities.loc[identities["camera_id"] == args.camera], column)
     rows = tracks_to_mot(table, camera=args.camera)
     write_mot_txt(rows, Path(args.output) if args.output else None)
+    return 0
+
+
+def _cmd_evaluate_reid(args: argparse.Namespace) -> int:
+    from tasks.embed_reid import ReidEmbedder
+    from tasks.evaluate_reid import build_reid_protocol, evaluate_reid
+
+    sequence = Path(args.sequence)
+    video = next((p for p in sorted(sequence.iterdir()) if p.suffix.lower() in (".avi", ".mp4")), None)
+    if video is None:
+        raise SmartTraceError(f"{sequence}: no video file")
+    protocol = build_reid_protocol(video, sequence / "gt" / "gt.txt", args.fps)
+    embedder = ReidEmbedder(args.weights)
+    scores = {mode: evaluate_reid(protocol, embedder, mode).to_dict() for mode in ("multi", "single")}
+    print(json.dumps(scores) if args.json else "\n".join(f"{m}: {v}" for m, v in scores.items()))
+    return 0
+
+
+def _cmd_evaluate_identities(args: argparse.Namespace) -> int:
+    from storage.artifacts import read_artifact
+    from storage.layout import RunLayout
+    from tasks.evaluate_identities import CameraTruth, evaluate_identities, label_tracks
+    from tasks.evaluate_tracking import load_mot_txt
+    from tasks.export_mot import tracks_to_mot
+
+    layout = RunLayout(Path(args.run))
+    identities = read_artifact(layout.identities(), "identities").to_pandas()
+    truths = []
+    for spec in args.camera:
+        try:
+            camera_id, scene, gt_path = spec.split(":", 2)
+        except ValueError:
+            raise SmartTraceError(f"--camera '{spec}': expected CAMERA:SCENE:GT_TXT") from None
+        tracks = read_artifact(layout.tracks(camera_id), "tracks").to_pandas()
+        pred = tracks_to_mot(label_tracks(tracks, identities, "global_id"), camera=camera_id)
+        gt = load_mot_txt(Path(gt_path))
+        gt = gt.loc[gt["frame"].between(pred["frame"].min(), pred["frame"].max())] if len(pred) else gt.iloc[0:0]
+        truths.append(CameraTruth(camera_id, scene, gt, pred))
+    scores = evaluate_identities(truths, protocol=args.protocol)
+    print(json.dumps(scores.to_dict()) if args.json else scores)
     return 0
 
 
@@ -73,6 +117,20 @@ def build_parser() -> argparse.ArgumentParser:
     tracking.add_argument("--camera", help="camera id inside the artifact (default: the only one)")
     tracking.add_argument("--json", action="store_true", help="print one JSON object")
     tracking.set_defaults(func=_cmd_evaluate_tracking)
+
+    reid = evaluate_sub.add_parser("reid", help="ReID mAP / rank-k on ground-truth crops (intra-camera protocol)")
+    reid.add_argument("--sequence", required=True, help="folder with one video, gt/gt.txt")
+    reid.add_argument("--fps", type=float, required=True, help="real frame rate of the video")
+    reid.add_argument("--weights", default="osnet_x0_25_msmt17.pt")
+    reid.add_argument("--json", action="store_true")
+    reid.set_defaults(func=_cmd_evaluate_reid)
+    ident = evaluate_sub.add_parser("identities", help="global-ID IDF1, merges and splits of a run")
+    ident.add_argument("--run", required=True, help="output folder of a `smarttrace process` run")
+    ident.add_argument("--camera", action="append", required=True, metavar="CAMERA:SCENE:GT_TXT",
+                       help="a camera, the scene whose ground-truth ids it shares, and its gt.txt (repeat)")
+    ident.add_argument("--protocol", default="proxy scenario", help="name of the scenario, printed in the report")
+    ident.add_argument("--json", action="store_true")
+    ident.set_defaults(func=_cmd_evaluate_identities)
 
     export = sub.add_parser("export", help="export artifacts to other formats")
     export_sub = export.add_subparsers(dest="format", required=True)

@@ -1,0 +1,63 @@
+"""The command line: interfaces other checks rely on (JSON keys, MOT export, clear errors)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import motmetrics
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from smarttrace.cli import main
+from storage.artifacts import write_artifact
+from storage.schemas import IDENTITIES_SCHEMA, TRACKS_SCHEMA
+
+MOTMETRICS_DATA = Path(motmetrics.__file__).parent / "data"
+
+
+def test_evaluate_tracking_json_has_the_promised_keys_and_published_mota(capsys):
+    folder = MOTMETRICS_DATA / "TUD-Campus"
+    code = main(["evaluate", "tracking", "--pred", str(folder / "test.txt"), "--gt", str(folder / "gt.txt"), "--json"])
+    assert code == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert {"mota", "idf1", "hota", "precision", "recall", "id_switches", "num_frames"} <= set(scores)
+    assert abs(scores["mota"] - 0.526462) < 1e-3  # motmetrics' published value for this pair
+
+
+def _write_run(root: Path) -> None:
+    frames = [0, 1, 2]
+    tracks = pd.DataFrame(
+        {
+            "camera_id": "cam", "frame_index": frames * 2, "time_s": [f / 7 for f in frames] * 2,
+            "timestamp": pd.to_datetime([f * 1000 // 7 for f in frames] * 2, unit="ms", utc=True),
+            "track_id": [5] * 3 + [9] * 3, "x1": 10.0, "y1": 20.0, "x2": 40.0, "y2": 100.0,
+            "confidence": 0.9, "interpolated": False, "keypoints": [np.zeros(51, np.float32)] * 6,
+        }
+    )
+    write_artifact(pa.Table.from_pandas(tracks, schema=TRACKS_SCHEMA, preserve_index=False),
+                   root / "tracks" / "cam.parquet", "tracks")
+    stamp = pd.Timestamp("2020-01-01", tz="UTC")
+    identities = pd.DataFrame({"camera_id": "cam", "tracklet_id": [5, 9], "person_id": [1, 1], "global_id": [42, 42],
+                               "start_timestamp": stamp, "end_timestamp": stamp})
+    write_artifact(pa.Table.from_pandas(identities, schema=IDENTITIES_SCHEMA, preserve_index=False),
+                   root / "identities.parquet", "identities")
+
+
+def test_export_mot_labels_rows_with_track_person_or_global_ids(tmp_path):
+    _write_run(tmp_path)
+    for ids, expected in (("track", {5, 9}), ("person", {1}), ("global", {42})):
+        out = tmp_path / f"{ids}.txt"
+        assert main(["export", "mot", str(tmp_path), "--camera", "cam", "--ids", ids, "-o", str(out)]) == 0
+        rows = [line.split(",") for line in out.read_text().splitlines()]
+        assert len(rows) == 6 and {int(r[1]) for r in rows} == expected
+        assert {int(r[0]) for r in rows} == {1, 2, 3}  # 1-based frames
+        assert rows[0][2:6] == ["10.00", "20.00", "30.00", "80.00"] and rows[0][7:] == ["-1", "-1", "-1"]
+
+
+def test_user_errors_exit_2_with_one_clear_line(tmp_path, capsys):
+    assert main(["process", str(tmp_path / "missing.yaml")]) == 2
+    assert "config file not found" in capsys.readouterr().err
+    assert main(["export", "mot", str(tmp_path), "--camera", "nope"]) == 2
+    assert "nope.parquet" in capsys.readouterr().err

@@ -101,6 +101,14 @@ def _cmd_evaluate_identities(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_lineage(args: argparse.Namespace) -> int:
+    from storage.lineage import format_tree, lineage_tree
+
+    tree = lineage_tree(Path(args.path))
+    print(json.dumps(tree, default=str) if args.json else format_tree(tree))
+    return 0 if tree["status"] != "missing" else 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smarttrace", description="Multi-camera person search.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -131,6 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     ident.add_argument("--protocol", default="proxy scenario", help="name of the scenario, printed in the report")
     ident.add_argument("--json", action="store_true")
     ident.set_defaults(func=_cmd_evaluate_identities)
+
+    lineage = sub.add_parser("lineage", help="upstream tree of an artifact down to the source videos")
+    lineage.add_argument("path", help="a Parquet artifact of a run")
+    lineage.add_argument("--json", action="store_true")
+    lineage.set_defaults(func=_cmd_lineage)
 
     export = sub.add_parser("export", help="export artifacts to other formats")
     export_sub = export.add_subparsers(dest="format", required=True)

@@ -9,6 +9,7 @@ still written, and the flow ends Failed naming the cameras that failed.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -22,9 +23,34 @@ from smarttrace.errors import SmartTraceError
 from smarttrace.lineage import build_manifest
 from storage.artifacts import read_artifact, write_artifact
 from storage.freshness import is_fresh, stage_key
-from storage.layout import RunLayout
+from storage.layout import STAGES, RunLayout
 
 log = logging.getLogger("smarttrace.flow")
+
+
+def _forced(stage: str, from_stage: str | None) -> bool:
+    """True when `--from` names this stage or an earlier one: recompute even if up to date."""
+    return from_stage is not None and STAGES.index(stage) >= STAGES.index(from_stage)
+
+
+def _skip(path: Path, key: str, stage: str, from_stage: str | None, what: str) -> bool:
+    """Log and return True when the artifact is up to date and the stage is not forced."""
+    if _forced(stage, from_stage) or not is_fresh(path, key):
+        return False
+    get_run_logger().info("%s up to date, skipped (%s)", what, path)
+    return True
+
+
+def _publish(key: str, path: Path, rows: int, summary: dict) -> None:
+    """A Prefect table artifact per camera and stage, so the UI's Artifacts pages list each version."""
+    from prefect.artifacts import create_table_artifact
+
+    safe_key = "".join(ch if ch.isalnum() else "-" for ch in key.lower()).strip("-")
+    create_table_artifact(
+        key=safe_key,
+        table=[{"artifact": str(path), "rows": rows, **summary}],
+        description=f"SmartTrace {key}: `{path}` ({rows} rows). Lineage: `smarttrace lineage {path}`",
+    )
 
 
 def _section(config: SmartTraceConfig, *names: str) -> dict:
@@ -36,7 +62,7 @@ def _camera_section(camera: CameraConfig) -> dict:
 
 
 @task(name="track-camera", task_run_name="track-{camera.id}")
-def track_camera_task(camera: CameraConfig, config: SmartTraceConfig) -> str:
+def track_camera_task(camera: CameraConfig, config: SmartTraceConfig, from_stage: str | None = None) -> str:
     """Detect and track one camera; publish its tracks artifact. Returns the artifact path."""
     from smarttrace.assets import resolve
     from tasks.detect import PersonDetector
@@ -49,8 +75,7 @@ def track_camera_task(camera: CameraConfig, config: SmartTraceConfig) -> str:
         models.append(resolve(config.postprocess.link_reid_weights))
     key = stage_key("track", existing_videos(camera.video, camera.id) + models,
                     {**_section(config, "detector", "tracker", "postprocess"), "camera": _camera_section(camera)})
-    if is_fresh(path, key):
-        get_run_logger().info("camera %s: tracks up to date, skipped (%s)", camera.id, path)
+    if _skip(path, key, "track", from_stage, f"camera {camera.id}: tracks"):
         return str(path)
     detector = PersonDetector(config.detector)
     run = track_camera(camera, config.detector, config.tracker, config.postprocess, detector=detector)
@@ -60,11 +85,14 @@ def track_camera_task(camera: CameraConfig, config: SmartTraceConfig) -> str:
     )
     write_artifact(run.table, path, "tracks", manifest)
     get_run_logger().info("camera %s: wrote %s (%d rows)", camera.id, path, run.table.num_rows)
+    _publish(f"tracks-{camera.id}", path, run.table.num_rows, {"frames": run.frames, "partial": run.partial})
     return str(path)
 
 
 @task(name="embed-tracklets", task_run_name="embed-{camera.id}")
-def embed_tracklets_task(camera: CameraConfig, config: SmartTraceConfig, tracks_path: str) -> str:
+def embed_tracklets_task(
+    camera: CameraConfig, config: SmartTraceConfig, tracks_path: str, from_stage: str | None = None
+) -> str:
     """Crops, OSNet + CLIP embeddings, colours and thumbnails of one camera's tracklets."""
     from smarttrace.assets import resolve
     from tasks.embed_clip import load_clip
@@ -75,8 +103,7 @@ def embed_tracklets_task(camera: CameraConfig, config: SmartTraceConfig, tracks_
     path = layout.tracklets(camera.id)
     models = [resolve(config.embed.reid_weights)]
     key = stage_key("embed", [Path(tracks_path), *models], _section(config, "embed"))
-    if is_fresh(path, key):
-        get_run_logger().info("camera %s: tracklets up to date, skipped (%s)", camera.id, path)
+    if _skip(path, key, "embed", from_stage, f"camera {camera.id}: tracklets"):
         return str(path)
     tracks = read_artifact(Path(tracks_path), "tracks").to_pandas()
     clip = load_clip(config.embed.clip_model, config.embed.clip_pretrained)
@@ -87,6 +114,7 @@ def embed_tracklets_task(camera: CameraConfig, config: SmartTraceConfig, tracks_
         camera_id=camera.id, crops=run.crops, seconds=run.seconds, clip=None if clip is None else clip.pretrained,
     )
     write_artifact(run.table, path, "tracklets", manifest)
+    _publish(f"tracklets-{camera.id}", path, run.table.num_rows, {"crops": run.crops, "clip": clip is not None})
     get_run_logger().info(
         "camera %s: wrote %s (%d tracklets, %d crops)", camera.id, path, run.table.num_rows, run.crops
     )
@@ -94,14 +122,15 @@ def embed_tracklets_task(camera: CameraConfig, config: SmartTraceConfig, tracks_
 
 
 @task(name="match-in-camera", task_run_name="match-{camera.id}")
-def match_in_camera_task(camera: CameraConfig, config: SmartTraceConfig, tracklets_path: str) -> str:
+def match_in_camera_task(
+    camera: CameraConfig, config: SmartTraceConfig, tracklets_path: str, from_stage: str | None = None
+) -> str:
     """Join tracklets of one person inside one camera."""
     from tasks.match_identities import match_in_camera
 
     path = RunLayout(config.storage.run_dir).persons(camera.id)
     key = stage_key("match_in_camera", [Path(tracklets_path)], _section(config, "match"))
-    if is_fresh(path, key):
-        get_run_logger().info("camera %s: persons up to date, skipped (%s)", camera.id, path)
+    if _skip(path, key, "match_in_camera", from_stage, f"camera {camera.id}: persons"):
         return str(path)
     tracklets = read_artifact(Path(tracklets_path), "tracklets").to_pandas()
     persons = pd.DataFrame(
@@ -111,6 +140,7 @@ def match_in_camera_task(camera: CameraConfig, config: SmartTraceConfig, trackle
     manifest = build_manifest(stage="match_in_camera", inputs=[Path(tracklets_path)], config_hash=key, models=[],
                               cache_key=key, camera_id=camera.id)
     write_artifact(pa.Table.from_pandas(persons, preserve_index=False), path, "persons", manifest)
+    _publish(f"persons-{camera.id}", path, len(persons), {"persons": int(persons["person_id"].nunique())})
     get_run_logger().info(
         "camera %s: %d tracklets -> %d persons", camera.id, len(persons), persons["person_id"].nunique()
     )
@@ -118,15 +148,16 @@ def match_in_camera_task(camera: CameraConfig, config: SmartTraceConfig, trackle
 
 
 @task(name="match-cross-camera")
-def match_cross_camera_task(config: SmartTraceConfig, tracklets_paths: list[str], persons_paths: list[str]) -> str:
+def match_cross_camera_task(
+    config: SmartTraceConfig, tracklets_paths: list[str], persons_paths: list[str], from_stage: str | None = None
+) -> str:
     """One global id per person over all cameras; publishes the identities artifact."""
     from tasks.match_identities import match_cross_camera
 
     path = RunLayout(config.storage.run_dir).identities()
     inputs = [Path(p) for p in [*tracklets_paths, *persons_paths]]
     key = stage_key("match_cross_camera", inputs, _section(config, "match"))
-    if is_fresh(path, key):
-        get_run_logger().info("identities up to date, skipped (%s)", path)
+    if _skip(path, key, "match_cross_camera", from_stage, "identities"):
         return str(path)
     tracklets = pd.concat([read_artifact(Path(p), "tracklets").to_pandas() for p in tracklets_paths])
     persons = pd.concat([read_artifact(Path(p), "persons").to_pandas() for p in persons_paths])
@@ -136,6 +167,7 @@ def match_cross_camera_task(config: SmartTraceConfig, tracklets_paths: list[str]
     table = pa.Table.from_pandas(joined[columns], preserve_index=False)
     manifest = build_manifest(stage="match_cross_camera", inputs=inputs, config_hash=key, models=[], cache_key=key)
     write_artifact(table, path, "identities", manifest)
+    _publish("identities", path, table.num_rows, {"global_ids": int(joined["global_id"].nunique())})
     get_run_logger().info(
         "%d tracklets in %d cameras -> %d global identities",
         len(joined), joined["camera_id"].nunique(), joined["global_id"].nunique(),
@@ -144,10 +176,28 @@ def match_cross_camera_task(config: SmartTraceConfig, tracklets_paths: list[str]
 
 
 @task(name="upload-index")
-def upload_index_task(config: SmartTraceConfig, tracklets_paths: list[str], identities_path: str) -> int:
-    """Upsert one Qdrant point per tracklet (deterministic ids) and drop points of vanished tracklets."""
-    from storage.index import upload_tracklets
+def upload_index_task(
+    config: SmartTraceConfig, tracklets_paths: list[str], identities_path: str, from_stage: str | None = None
+) -> int:
+    """Upsert one Qdrant point per tracklet (deterministic ids) and drop points of vanished tracklets.
+
+    Skipped when the index already holds exactly this upload (same key recorded in a marker next
+    to the run's artifacts and the same point count), so a re-run does not rewrite the index.
+    """
+    from storage.index import IndexUnavailableError, count_points, upload_tracklets
     from storage.index_settings import index_config
+
+    marker = RunLayout(config.storage.run_dir).root / "index_upload.json"
+    inputs = [Path(p) for p in [*tracklets_paths, identities_path]]
+    key = stage_key("upload", inputs, _section(config, "index"), {c.id: c.location for c in config.cameras})
+    if not _forced("upload", from_stage) and marker.exists():
+        recorded = json.loads(marker.read_text())
+        try:
+            if recorded.get("cache_key") == key and count_points(index_config(config)) == recorded.get("points"):
+                get_run_logger().info("index up to date, skipped (%d points)", recorded["points"])
+                return int(recorded["points"])
+        except IndexUnavailableError:
+            pass
 
     tracklets = pa.concat_tables([read_artifact(Path(p), "tracklets") for p in tracklets_paths])
     identities = read_artifact(Path(identities_path), "identities").to_pandas()
@@ -158,6 +208,9 @@ def upload_index_task(config: SmartTraceConfig, tracklets_paths: list[str], iden
         index_config(config, clip_dim=clip_dim), tracklets, identities, locations, prune_orphans=True
     )
     get_run_logger().info("index: %d tracklet points upserted (%s)", count, config.index.url or "embedded")
+    tmp = marker.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"cache_key": key, "points": count}))
+    tmp.replace(marker)
     return count
 
 
@@ -177,7 +230,7 @@ def _collect(futures: dict, failures: dict[str, str], logger) -> dict[str, str]:
 
 
 @flow(name="process", log_prints=True)
-def process_flow(config_path: str) -> dict[str, str]:
+def process_flow(config_path: str, from_stage: str | None = None) -> dict[str, str]:
     """Stage 1 and matching for every camera; returns artifact name -> path.
 
     Takes the config's path (not the parsed config) so deployments and the Prefect UI can
@@ -185,14 +238,21 @@ def process_flow(config_path: str) -> dict[str, str]:
     """
     logger = get_run_logger()
     config = load_config(config_path)
+    if from_stage is not None and from_stage not in STAGES:
+        raise SmartTraceError(f"--from {from_stage}: unknown stage, choose one of {', '.join(STAGES)}")
     cameras = {camera.id: camera for camera in config.cameras}
     failures: dict[str, str] = {}
-    tracks = _collect({c: track_camera_task.submit(cam, config) for c, cam in cameras.items()}, failures, logger)
+    # Per camera: track -> embed -> match in camera, each camera in parallel on the task runner.
+    tracks = _collect(
+        {c: track_camera_task.submit(camera, config, from_stage) for c, camera in cameras.items()}, failures, logger
+    )
     tracklets = _collect(
-        {c: embed_tracklets_task.submit(cameras[c], config, p) for c, p in tracks.items()}, failures, logger
+        {c: embed_tracklets_task.submit(cameras[c], config, p, from_stage) for c, p in tracks.items()},
+        failures, logger,
     )
     persons = _collect(
-        {c: match_in_camera_task.submit(cameras[c], config, p) for c, p in tracklets.items()}, failures, logger
+        {c: match_in_camera_task.submit(cameras[c], config, p, from_stage) for c, p in tracklets.items()},
+        failures, logger,
     )
     artifacts = {f"tracks/{c}": p for c, p in tracks.items()}
     artifacts |= {f"tracklets/{c}": p for c, p in tracklets.items()}
@@ -202,14 +262,14 @@ def process_flow(config_path: str) -> dict[str, str]:
         raise SmartTraceError(f"{len(failures)} of {len(cameras)} cameras failed: {details}")
     ordered = sorted(persons)
     artifacts["identities"] = match_cross_camera_task(
-        config, [tracklets[c] for c in ordered], [persons[c] for c in ordered]
+        config, [tracklets[c] for c in ordered], [persons[c] for c in ordered], from_stage
     )
-    upload_index_task(config, [tracklets[c] for c in ordered], artifacts["identities"])
+    upload_index_task(config, [tracklets[c] for c in ordered], artifacts["identities"], from_stage)
     return artifacts
 
 
-def run_process(config_path: str | Path) -> dict[str, str]:
+def run_process(config_path: str | Path, from_stage: str | None = None) -> dict[str, str]:
     """Load a config and run the flow with the task runner it names."""
     config = load_config(config_path)
     runner = build_task_runner(config.flow)
-    return process_flow.with_options(task_runner=runner)(str(Path(config_path).resolve()))
+    return process_flow.with_options(task_runner=runner)(str(Path(config_path).resolve()), from_stage)

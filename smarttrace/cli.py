@@ -1,4 +1,4 @@
-"""The `smarttrace` command line: process, evaluate, export."""
+"""The `smarttrace` command line: process, evaluate, export, search, dashboard."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ import sys
 from pathlib import Path
 
 from smarttrace.errors import SmartTraceError
+from storage.layout import STAGES
 
 
 def _cmd_process(args: argparse.Namespace) -> int:
     from flows.process import run_process
 
-    artifacts = run_process(args.config)
-    for camera_id, path in artifacts.items():
-        print(f"{camera_id}\t{path}")
+    artifacts = run_process(args.config, from_stage=args.from_stage)
+    for name, path in artifacts.items():
+        print(f"{name}\t{path}")
     return 0
 
 
@@ -109,12 +110,92 @@ def _cmd_lineage(args: argparse.Namespace) -> int:
     return 0 if tree["status"] != "missing" else 2
 
 
+DEFAULT_CONFIG = "configs/demo.yaml"
+
+
+def _time_arg(value: str | None):  # noqa: ANN202 - datetime | None
+    """ISO 8601 time for --start/--end (naive = UTC, like the index)."""
+    from datetime import UTC, datetime
+
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise SmartTraceError(f"'{value}' is not an ISO 8601 time, e.g. 2009-03-01T09:00:00Z") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    from storage.search import SearchInputError, load_engine
+
+    if not args.image and not args.text:
+        raise SearchInputError("give --image PATH, --text DESCRIPTION, or both")
+    engine = load_engine(args.config)
+    time_range = None
+    if args.start or args.end:
+        time_range = (_time_arg(args.start), _time_arg(args.end))
+    results = engine.search(
+        image=Path(args.image) if args.image else None,
+        text=args.text,
+        camera_ids=args.camera or None,
+        time_range=time_range,
+        limit=args.limit,
+    )
+    for note in results.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"results": [r.to_dict() for r in results], "notes": results.notes}))
+        return 0
+    if not results:
+        print("no matching person")
+        return 0
+    for rank, result in enumerate(results, 1):
+        first = result.first_seen.strftime("%Y-%m-%d %H:%M:%S") if result.first_seen else "?"
+        last = result.last_seen.strftime("%H:%M:%S") if result.last_seen else "?"
+        print(
+            f"{rank:>2}. person {result.global_id:<5} score {result.score:.3f}  {','.join(result.cameras):<20} "
+            f"{first} - {last} UTC  {result.thumbnail or '(no thumbnail)'}"
+        )
+        print(f"    {result.explanation}")
+    return 0
+
+
+def _cmd_dashboard(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from smarttrace.config import load_config
+
+    config_path = Path(args.config).resolve()
+    load_config(config_path)  # a bad config is one clear line here, not a stack trace in the browser
+    app = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"smarttrace: warning: serving on {args.host} exposes the dashboard without authentication; under the "
+            "AGPL, users of a network service must be offered its source (see README, Licences)",
+            file=sys.stderr,
+        )
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(app),
+        "--server.address", args.host, "--server.port", str(args.port), "--server.headless", "true",
+        "--server.maxUploadSize", "20", "--browser.gatherUsageStats", "false",
+    ]  # fmt: skip
+    env = {**os.environ, "SMARTTRACE_CONFIG": str(config_path)}
+    print(f"SmartTrace dashboard on http://{args.host}:{args.port} (config {config_path}); Ctrl-C stops it")
+    try:
+        return subprocess.call(command, env=env)
+    except KeyboardInterrupt:
+        return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smarttrace", description="Multi-camera person search.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     process = sub.add_parser("process", help="run Stage 1 (detect + track every camera)")
     process.add_argument("config", help="YAML config, e.g. configs/demo.yaml")
+    process.add_argument("--from", dest="from_stage", choices=STAGES,
+                         help="recompute this stage and every later one even if up to date")
     process.set_defaults(func=_cmd_process)
 
     evaluate = sub.add_parser("evaluate", help="score a stage against ground truth")
@@ -153,6 +234,23 @@ def build_parser() -> argparse.ArgumentParser:
     mot.add_argument("--ids", choices=["track", "person", "global"], default="track")
     mot.add_argument("-o", "--output", help="file to write (default: stdout)")
     mot.set_defaults(func=_cmd_export_mot)
+
+    search = sub.add_parser("search", help="find people by an example image and/or a clothing description")
+    search.add_argument("--image", help="photo or crop of the person to find")
+    search.add_argument("--text", help="description, e.g. 'black top and blue jeans'")
+    search.add_argument("--camera", action="append", help="only this camera (repeat for several)")
+    search.add_argument("--start", help="only tracklets seen at or after this ISO 8601 time")
+    search.add_argument("--end", help="only tracklets seen at or before this ISO 8601 time")
+    search.add_argument("--config", default=DEFAULT_CONFIG, help=f"YAML config (default {DEFAULT_CONFIG})")
+    search.add_argument("--limit", type=int, default=10, help="people to list (default 10)")
+    search.add_argument("--json", action="store_true", help="print one JSON object")
+    search.set_defaults(func=_cmd_search)
+
+    dashboard = sub.add_parser("dashboard", help="start the Streamlit search dashboard")
+    dashboard.add_argument("--config", default=DEFAULT_CONFIG, help=f"YAML config (default {DEFAULT_CONFIG})")
+    dashboard.add_argument("--port", type=int, default=8501)
+    dashboard.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
+    dashboard.set_defaults(func=_cmd_dashboard)
     return parser
 
 

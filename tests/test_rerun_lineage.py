@@ -53,6 +53,9 @@ def test_rerun_skips_finished_stages_and_config_change_reruns_only_dependents(
     assert after["tracklets/campus"] == stamps["tracklets/campus"]
     assert after["persons/campus"] != stamps["persons/campus"]
     assert after["identities"] != stamps["identities"]
+    forced = _created(run_process(_config(tmp_path, campus_copy, cross_camera_min_similarity=0.9), from_stage="embed"))
+    assert forced["tracks/campus"] == after["tracks/campus"]
+    assert all(forced[name] != after[name] for name in ("tracklets/campus", "persons/campus", "identities"))
 
 
 def test_lineage_reaches_the_video_and_flags_changed_or_missing_inputs(

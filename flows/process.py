@@ -18,7 +18,7 @@ import pyarrow as pa
 from prefect import flow, get_run_logger, task
 
 from flows.runners import build_task_runner
-from smarttrace.config import CameraConfig, SmartTraceConfig, load_config
+from smarttrace.config import CameraConfig, SmartTraceConfig, expand_cameras, load_config
 from smarttrace.errors import SmartTraceError
 from smarttrace.lineage import build_manifest
 from storage.artifacts import read_artifact, write_artifact
@@ -189,7 +189,8 @@ def upload_index_task(
 
     marker = RunLayout(config.storage.run_dir).root / "index_upload.json"
     inputs = [Path(p) for p in [*tracklets_paths, identities_path]]
-    key = stage_key("upload", inputs, _section(config, "index"), {c.id: c.location for c in config.cameras})
+    locations = {camera.id: camera.location for camera in expand_cameras(config.cameras)}
+    key = stage_key("upload", inputs, _section(config, "index"), locations)
     if not _forced("upload", from_stage) and marker.exists():
         recorded = json.loads(marker.read_text())
         try:
@@ -203,7 +204,6 @@ def upload_index_task(
     identities = read_artifact(Path(identities_path), "identities").to_pandas()
     clip_vectors = [v for v in tracklets.column("clip_embedding").to_pylist() if v]
     clip_dim = len(clip_vectors[0]) if clip_vectors else None
-    locations = {camera.id: camera.location for camera in config.cameras}
     count = upload_tracklets(
         index_config(config, clip_dim=clip_dim), tracklets, identities, locations, prune_orphans=True
     )
@@ -240,7 +240,7 @@ def process_flow(config_path: str, from_stage: str | None = None) -> dict[str, s
     config = load_config(config_path)
     if from_stage is not None and from_stage not in STAGES:
         raise SmartTraceError(f"--from {from_stage}: unknown stage, choose one of {', '.join(STAGES)}")
-    cameras = {camera.id: camera for camera in config.cameras}
+    cameras = {camera.id: camera for camera in expand_cameras(config.cameras)}
     failures: dict[str, str] = {}
     # Per camera: track -> embed -> match in camera, each camera in parallel on the task runner.
     tracks = _collect(

@@ -102,6 +102,13 @@ def _cmd_evaluate_identities(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from flows.serve import serve_deployments
+
+    serve_deployments(args.config, args.interval)
+    return 0
+
+
 def _cmd_lineage(args: argparse.Namespace) -> int:
     from storage.lineage import format_tree, lineage_tree
 
@@ -220,6 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
     ident.add_argument("--protocol", default="proxy scenario", help="name of the scenario, printed in the report")
     ident.add_argument("--json", action="store_true")
     ident.set_defaults(func=_cmd_evaluate_identities)
+
+    serve = sub.add_parser("serve", help="serve the Prefect deployments (needs a Prefect server)")
+    serve.add_argument("config", nargs="?", default="configs/watch.yaml")
+    serve.add_argument("--interval", type=int, default=300, help="seconds between scheduled runs")
+    serve.set_defaults(func=_cmd_serve)
 
     lineage = sub.add_parser("lineage", help="upstream tree of an artifact down to the source videos")
     lineage.add_argument("path", help="a Parquet artifact of a run")

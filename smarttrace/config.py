@@ -40,6 +40,10 @@ class CameraConfig(_Strict):
     # stay those of the video, so ground truth lines up. For demos, tests and proxy scenarios.
     first_frame: int = Field(default=0, ge=0)
     max_frames: int | None = Field(default=None, gt=0)
+    # For a folder of recordings: process each file as its own segment `<id>.<file stem>`, starting
+    # at the file's modification time, so a watched folder's new files are processed and the
+    # already processed ones are skipped (their artifacts are up to date).
+    per_file: bool = False
 
     @field_validator("start_time")
     @classmethod
@@ -203,6 +207,25 @@ class SmartTraceConfig(_Strict):
         """Stable hash of one config section, used to key cached stage results."""
         payload = json.dumps(getattr(self, section).model_dump(mode="json"), sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def expand_cameras(cameras: list[CameraConfig]) -> list[CameraConfig]:
+    """Cameras with `per_file` folders replaced by one segment camera per video file."""
+    from tasks.video import camera_videos
+
+    expanded: list[CameraConfig] = []
+    for camera in cameras:
+        if not camera.per_file:
+            expanded.append(camera)
+            continue
+        for path in camera_videos(camera.video):
+            stem = "".join(ch if ch.isalnum() or ch in "_.-" else "-" for ch in path.stem)[:40]
+            started = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+            expanded.append(
+                camera.model_copy(update={"id": f"{camera.id}.{stem}", "video": str(path), "per_file": False,
+                                          "start_time": started})
+            )
+    return expanded
 
 
 def _format_errors(path: Path, exc: ValidationError) -> str:

@@ -82,3 +82,21 @@ def test_lineage_reaches_the_video_and_flags_changed_or_missing_inputs(
     tree = lineage_tree(artifacts["identities"])
     assert tree["status"] == "stale"
     assert json.dumps(tree).count('"missing"') >= 1
+
+
+def test_watched_folder_processes_new_files_and_skips_processed_ones(tmp_path, campus_copy, prefect_harness):
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    shutil.copy(campus_copy, folder / "0900.mp4")
+    config = tmp_path / "watch.yaml"
+    config.write_text(yaml.safe_dump({
+        "cameras": [{"id": "lobby", "video": str(folder), "fps": 25, "per_file": True, "max_frames": 20}],
+        "storage": {"run_dir": str(tmp_path / "run")},
+        "embed": {"clip_pretrained": ""},
+    }))
+    first = _created(run_process(config))
+    assert "tracks/lobby.0900" in first
+    shutil.copy(campus_copy, folder / "0905.mp4")
+    second = _created(run_process(config))
+    assert second["tracks/lobby.0900"] == first["tracks/lobby.0900"]  # not reprocessed
+    assert "tracks/lobby.0905" in second

@@ -7,6 +7,7 @@ artifact either exists whole with its metadata or does not exist at all.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -50,6 +51,7 @@ def write_artifact(table: pa.Table, path: Path, kind: str, manifest: dict[str, A
     meta = {"kind": kind, "schema_version": version, "rows": table.num_rows, **(manifest or {})}
     table = table.replace_schema_metadata({META_KEY: json.dumps(meta, default=str).encode()})
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(path)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -57,10 +59,24 @@ def write_artifact(table: pa.Table, path: Path, kind: str, manifest: dict[str, A
         with open(tmp_name, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
+    except OSError as exc:
+        Path(tmp_name).unlink(missing_ok=True)
+        if exc.errno == errno.ENOSPC or "No space left" in str(exc):
+            raise ArtifactError(
+                f"cannot write {kind} artifact {path}: disk full ({exc.strerror or exc}); "
+                f"the previous version{' is intact' if path.exists() else ' did not exist'}"
+            ) from exc
+        raise
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
     return path
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Delete temp files a killed writer of this artifact left behind (never visible as artifacts)."""
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
 
 
 def read_manifest(path: Path) -> dict[str, Any]:

@@ -138,17 +138,30 @@ def iter_camera_frames(
     """
     end = None if max_frames is None else first_frame + max_frames
     report.videos = []
+    paths = camera_videos(video)
+    bad: list[str] = []
     offset = 0
-    for path in camera_videos(video):
+    for path in paths:
         if end is not None and offset >= end:
             break
-        report.videos.append(path)
         file_report = DecodeReport()
         limit = None if end is None else end - offset
-        for local_index, frame in iter_frames(path, camera_id, file_report, max_frames=limit):
-            if offset + local_index >= first_frame:
-                yield offset + local_index, frame
+        try:
+            for local_index, frame in iter_frames(path, camera_id, file_report, max_frames=limit):
+                if offset + local_index >= first_frame:
+                    yield offset + local_index, frame
+        except VideoError as exc:
+            if len(paths) == 1:
+                raise
+            bad.append(str(exc))  # one broken recording must not lose the camera's other files
+            continue
+        report.videos.append(path)
         offset += file_report.frames
         if file_report.partial:
             report.partial, report.reason = True, f"{path}: {file_report.reason}"
+    if bad and not report.videos:
+        raise VideoError(f"camera '{camera_id}': no readable video in {video}: " + "; ".join(bad))
+    if bad:
+        report.partial = True
+        report.reason = "; ".join(filter(None, [report.reason, *(f"skipped {b}" for b in bad)]))
     report.frames = offset

@@ -49,10 +49,10 @@ def test_failed_write_keeps_the_previous_artifact(tmp_path, monkeypatch):
     path = write_artifact(_tracks(3), tmp_path / "t.parquet", "tracks")
 
     def broken(*args, **kwargs):
-        raise OSError("No space left on device")
+        raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(pq, "write_table", broken)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(ArtifactError, match=r"t\.parquet: disk full.*previous version is intact"):
         write_artifact(_tracks(5), path, "tracks")
     assert read_artifact(path, "tracks").num_rows == 3
     assert [p.name for p in tmp_path.iterdir()] == ["t.parquet"]
@@ -79,3 +79,31 @@ def test_foreign_parquet_and_garbage_are_rejected_naming_the_file(tmp_path):
         read_artifact(garbage, "tracks")
     with pytest.raises(ArtifactError, match="not found"):
         read_artifact(tmp_path / "missing.parquet", "tracks")
+
+
+def test_temp_files_of_a_killed_writer_are_cleaned_on_the_next_write(tmp_path):
+    stale = tmp_path / ".t.parquet.abc123.tmp"
+    stale.write_bytes(b"half a parquet file")
+    write_artifact(_tracks(), tmp_path / "t.parquet", "tracks")
+    assert [p.name for p in tmp_path.iterdir()] == ["t.parquet"]
+
+
+def test_disk_full_on_a_real_small_filesystem_keeps_the_previous_artifact(tmp_path):
+    import subprocess
+
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        path = write_artifact(_tracks(3), mount / "t.parquet", "tracks")
+        rng = np.random.default_rng(0)
+        big = _tracks(5000).set_column(
+            11, "keypoints", pa.array(list(rng.random((5000, 51), dtype=np.float32)), pa.list_(pa.float32()))
+        )
+        with pytest.raises(ArtifactError, match="disk full"):
+            write_artifact(big, path, "tracks")
+        assert read_artifact(path, "tracks").num_rows == 3
+        assert [p.name for p in mount.iterdir()] == ["t.parquet"]
+    finally:
+        subprocess.run(["umount", str(mount)], capture_output=True)

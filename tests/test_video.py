@@ -59,3 +59,24 @@ def test_camera_folder_lists_videos_in_name_order(tmp_path):
     empty.mkdir()
     with pytest.raises(VideoError, match="empty-camera holds no video files"):
         camera_videos(str(empty))
+
+
+def test_camera_folder_with_a_bad_file_processes_the_good_ones_and_says_partial(tmp_path):
+    from tasks.video import CameraDecode, iter_camera_frames
+
+    _write_video(tmp_path / "a.avi", 5)
+    (tmp_path / "b.mp4").write_text("not a video")
+    _write_video(tmp_path / "c.avi", 4)
+    report = CameraDecode()
+    indices = [index for index, _ in iter_camera_frames(str(tmp_path), "lobby", report)]
+    assert indices == list(range(9))  # both good files, back to back
+    assert report.partial and "b.mp4" in report.reason
+    assert [p.name for p in report.videos] == ["a.avi", "c.avi"]
+
+
+def test_zero_frame_video_is_an_error_naming_the_file(tmp_path):
+    path = tmp_path / "zero.avi"
+    _write_video(path, 0)
+    # A header-only container (or none at all): either way the error names the file.
+    with pytest.raises(VideoError, match=r"zero\.avi"):
+        list(iter_frames(path, "c", DecodeReport()))

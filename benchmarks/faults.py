@@ -129,9 +129,22 @@ def _same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
     return True
 
 
+def _as_array(value: object) -> np.ndarray:
+    """Nested lists / object arrays (e.g. per-crop embeddings) as one float array."""
+    if isinstance(value, np.ndarray) and value.dtype != object:
+        return value.astype(float)
+    items = list(value)  # type: ignore[arg-type]
+    if items and isinstance(items[0], np.ndarray | list):
+        return np.stack([_as_array(item) for item in items])
+    return np.asarray(items, float)
+
+
 def _value_equal(x: object, y: object) -> bool:
     if isinstance(x, np.ndarray | list) or isinstance(y, np.ndarray | list):
-        return x is not None and y is not None and np.allclose(np.asarray(x, float), np.asarray(y, float), atol=1e-5)
+        if x is None or y is None:
+            return False
+        a, b = _as_array(x), _as_array(y)
+        return a.shape == b.shape and np.allclose(a, b, atol=1e-5)
     if isinstance(x, float) and isinstance(y, float):
         return (np.isnan(x) and np.isnan(y)) or abs(x - y) <= 1e-6
     return x == y
@@ -160,7 +173,7 @@ def load_case(reference_run: Path, seconds: float) -> dict:
             with lock:
                 latencies.append(time.perf_counter() - started)
 
-    new_camera = tracklets.assign(camera_id="new-camera")
+    new_camera = tracklets.assign(camera_id="new-camera", tracklet_id=np.arange(len(tracklets), dtype=np.int32))
     staged = reference_run / "new-camera.pkl"
     new_camera.to_pickle(staged)
     code = (f"import pandas as pd; from storage.index import IndexConfig, upload_tracklets; "
@@ -185,7 +198,7 @@ def load_case(reference_run: Path, seconds: float) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
-    parser.add_argument("--kills", type=float, nargs="+", default=[0.15, 0.35, 0.55, 0.75, 0.9])
+    parser.add_argument("--kills", type=float, nargs="*", default=[0.15, 0.35, 0.55, 0.75, 0.9])
     parser.add_argument("--load-seconds", type=float, default=20.0)
     args = parser.parse_args()
     rows = []

@@ -134,6 +134,13 @@ def _time_arg(value: str | None):  # noqa: ANN202 - datetime | None
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
+    import contextlib
+    import logging
+
+    # stdout carries only the results (--json must parse): ultralytics logs model loading to stdout,
+    # and the CLIP warning is repeated below as a note.
+    os.environ.setdefault("YOLO_VERBOSE", "False")
+    logging.getLogger("smarttrace.clip").setLevel(logging.ERROR)
     from storage.search import SearchInputError, load_engine
 
     if not args.image and not args.text:
@@ -142,13 +149,14 @@ def _cmd_search(args: argparse.Namespace) -> int:
     time_range = None
     if args.start or args.end:
         time_range = (_time_arg(args.start), _time_arg(args.end))
-    results = engine.search(
-        image=Path(args.image) if args.image else None,
-        text=args.text,
-        camera_ids=args.camera or None,
-        time_range=time_range,
-        limit=args.limit,
-    )
+    with contextlib.redirect_stdout(sys.stderr):
+        results = engine.search(
+            image=Path(args.image) if args.image else None,
+            text=args.text,
+            camera_ids=args.camera or None,
+            time_range=time_range,
+            limit=args.limit,
+        )
     for note in results.notes:
         print(f"note: {note}", file=sys.stderr)
     if args.json:
@@ -169,8 +177,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 
 def _cmd_dashboard(args: argparse.Namespace) -> int:
-    import subprocess
-
+    """Become `streamlit run dashboards/app.py` (exec, not a child: Ctrl-C and SIGTERM reach Streamlit)."""
     from smarttrace.config import load_config
 
     config_path = Path(args.config).resolve()
@@ -187,12 +194,10 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
         "--server.address", args.host, "--server.port", str(args.port), "--server.headless", "true",
         "--server.maxUploadSize", "20", "--browser.gatherUsageStats", "false",
     ]  # fmt: skip
-    env = {**os.environ, "SMARTTRACE_CONFIG": str(config_path)}
-    print(f"SmartTrace dashboard on http://{args.host}:{args.port} (config {config_path}); Ctrl-C stops it")
-    try:
-        return subprocess.call(command, env=env)
-    except KeyboardInterrupt:
-        return 0
+    print(f"SmartTrace dashboard on http://{args.host}:{args.port} (config {config_path}); Ctrl-C stops it", flush=True)
+    sys.stderr.flush()
+    os.execve(sys.executable, command, {**os.environ, "SMARTTRACE_CONFIG": str(config_path)})
+    return 0  # not reached
 
 
 def build_parser() -> argparse.ArgumentParser:

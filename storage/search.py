@@ -408,6 +408,66 @@ def _letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, float]:
 # ---------------------------------------------------------------------------- the engine
 
 
+@dataclass(frozen=True)
+class _TextScores:
+    """A description scored against every tracklet in the filters (parallel lists, best not first)."""
+
+    ids: list[str]
+    payloads: list[dict[str, Any]]
+    scores: np.ndarray  # (n,) float64 in [0, 1]
+    explain: Callable[[int], str]  # explanation of row i, written only for rows shown
+    notes: list[str]
+
+
+class _AttributeScorer:
+    """`score_attributes` for one query over many tracklets, memoised per (upper, lower) colour pair.
+
+    The index payload holds each region's dominant colour and its confidence (no per-colour
+    shares), and for fixed colours `score_attributes` is then (A*u + B*l + C*max(u, l)) / W in the
+    two confidences u, l: a stated region's credit is its confidence when the colour matches, an
+    `any` colour takes the better region. Three calls per colour pair give A, B, C and a fourth
+    call checks them; a pair that fails the check (should `score_attributes` ever change shape)
+    is scored by calling it for every tracklet. Text search over 50k tracklets needs this: one
+    call per tracklet costs ~0.3 s.
+    """
+
+    _CHECK = (0.37, 0.81)
+
+    def __init__(self, query: AttributeQuery) -> None:
+        from tasks.text_query import score_attributes
+
+        self._query = query
+        self._score_attributes = score_attributes
+        self._coefficients: dict[tuple[str | None, str | None], tuple[float, float, float] | None] = {}
+
+    def _call(self, upper: str | None, up: float | None, lower: str | None, low: float | None) -> tuple[float, str]:
+        return self._score_attributes(self._query, upper, up, lower, low)
+
+    def _fit(self, upper: str | None, lower: str | None) -> tuple[float, float, float] | None:
+        s10 = self._call(upper, 1.0, lower, 0.0)[0]
+        s01 = self._call(upper, 0.0, lower, 1.0)[0]
+        s11 = self._call(upper, 1.0, lower, 1.0)[0]
+        a, b, c = s11 - s01, s11 - s10, s10 + s01 - s11
+        up, low = self._CHECK
+        if abs(a * up + b * low + c * max(up, low) - self._call(upper, up, lower, low)[0]) > 1e-9:
+            return None
+        return a, b, c
+
+    def score(self, upper: str | None, up: float | None, lower: str | None, low: float | None) -> float:
+        key = (upper, lower)
+        if key not in self._coefficients:
+            self._coefficients[key] = self._fit(upper, lower)
+        coefficients = self._coefficients[key]
+        if coefficients is None:
+            return self._call(upper, up, lower, low)[0]
+        up, low = float(up or 0.0), float(low or 0.0)
+        a, b, c = coefficients
+        return min(max(a * up + b * low + c * max(up, low), 0.0), 1.0)
+
+    def explain(self, upper: str | None, up: float | None, lower: str | None, low: float | None) -> str:
+        return self._call(upper, up, lower, low)[1]
+
+
 class SearchEngine:
     """Search one config's index. Models load lazily, once, on first use (thread-safe).
 
@@ -539,7 +599,10 @@ class SearchEngine:
         """
         if relative is None or str(relative) == "":
             return None
-        candidate = (self.run_dir / relative).resolve()
+        try:
+            candidate = (self.run_dir / relative).resolve()
+        except (OSError, ValueError):  # a NUL byte, a symlink loop
+            raise UnsafePathError(f"thumbnail path '{str(relative)[:80]}' cannot be resolved") from None
         if not candidate.is_relative_to(self.run_dir):
             raise UnsafePathError(f"thumbnail path '{relative}' points outside the run folder {self.run_dir}")
         return candidate if candidate.is_file() else None
@@ -650,8 +713,11 @@ class SearchEngine:
         _check_limit(limit)
         self.count()  # NoIndexError before any model is loaded for nothing
         hits, person = self._image_hits(image, camera_ids, time_range, _candidates(limit))
-        scored = [(hit.payload, max(0.0, min(1.0, hit.score)), f"appearance {hit.score:.2f}") for hit in hits]
-        return SearchResults(self._group(scored, limit), [person.note], person.crop, person.box)
+        scores = np.clip(np.array([hit.score for hit in hits], np.float64), 0.0, 1.0)
+        results = self._group(
+            [hit.payload for hit in hits], scores, lambda i: f"appearance {hits[i].score:.2f}", limit
+        )
+        return SearchResults(results, [person.note], person.crop, person.box)
 
     def _parse_text(self, text: str) -> AttributeQuery:
         from tasks.text_query import parse_query
@@ -667,10 +733,8 @@ class SearchEngine:
         text: str,
         camera_ids: Sequence[str] | None,
         time_range: tuple[TimeBound, TimeBound] | None,
-    ) -> tuple[dict[str, tuple[dict[str, Any], float, str]], list[str]]:
-        """point id -> (payload, text score 0..1, explanation) for every tracklet in the filters, and notes."""
-        from tasks.text_query import score_attributes
-
+    ) -> _TextScores:
+        """The description's score (0..1) for every tracklet in the filters, and what the user should know."""
         query = self._parse_text(text)
         notes: list[str] = []
         if query.unmatched_words:
@@ -679,43 +743,51 @@ class SearchEngine:
         clip_scores: dict[str, float] = {}
         if clip is not None:
             clip_scores = self._clip_scores(clip, text, camera_ids, time_range, notes)
-        if clip is None:
-            notes.append(self.clip_note or "")
-        elif clip.is_random:
+        if clip is None or clip.is_random:
             notes.append(self.clip_note or "")
         if query.is_empty() and not clip_scores:
             raise SearchInputError(
                 f"no clothing colour understood in '{text.strip()[:80]}': text search without CLIP uses upper/lower "
                 "clothing colours, e.g. 'black top and blue jeans'"
             )
-        wanted = query.upper | query.lower | query.any
         rows = self._guard(lambda: scroll_all(self.index, camera_ids, time_range))
-        scores: dict[str, tuple[dict[str, Any], float, str]] = {}
-        for pid, payload in rows:
-            upper, lower = payload.get("upper_color"), payload.get("lower_color")
-            attribute, attribute_note = 0.0, ""
-            if not query.is_empty():
-                if upper in wanted or lower in wanted:  # otherwise every constraint scores 0: skip the call
-                    attribute, attribute_note = score_attributes(
-                        query, upper, payload.get("upper_color_conf"), lower, payload.get("lower_color_conf")
-                    )
-                else:
-                    attribute_note = "no described colour"
-            parts = [f"attributes: {attribute_note}"] if not query.is_empty() else []
-            if pid in clip_scores:
-                raw = clip_scores[pid]
-                clip_score = min(max((raw - CLIP_SCORE_FLOOR) / (CLIP_SCORE_CEIL - CLIP_SCORE_FLOOR), 0.0), 1.0)
-                parts.append(f"clip {raw:.2f}")
-                if query.is_empty():
-                    score = clip_score
-                else:
-                    score = (TEXT_ATTRIBUTE_WEIGHT * attribute + TEXT_CLIP_WEIGHT * clip_score) / (
-                        TEXT_ATTRIBUTE_WEIGHT + TEXT_CLIP_WEIGHT
-                    )
+        ids = [pid for pid, _payload in rows]
+        payloads = [payload for _pid, payload in rows]
+        scorer = _AttributeScorer(query)
+        attribute = np.zeros(len(rows))
+        if not query.is_empty():
+            attribute = np.fromiter(
+                (
+                    scorer.score(p.get("upper_color"), p.get("upper_color_conf"), p.get("lower_color"),
+                                 p.get("lower_color_conf"))
+                    for p in payloads
+                ),
+                np.float64,
+                len(payloads),
+            )
+        raw_clip = np.array([clip_scores.get(pid, np.nan) for pid in ids]) if clip_scores else None
+        scores = attribute
+        if raw_clip is not None:
+            scaled = np.clip((raw_clip - CLIP_SCORE_FLOOR) / (CLIP_SCORE_CEIL - CLIP_SCORE_FLOOR), 0.0, 1.0)
+            if query.is_empty():
+                scores = np.where(np.isnan(raw_clip), 0.0, scaled)
             else:
-                score = attribute
-            scores[pid] = (payload, float(score), "; ".join(parts))
-        return scores, [n for n in notes if n]
+                mixed = (TEXT_ATTRIBUTE_WEIGHT * attribute + TEXT_CLIP_WEIGHT * scaled) / (
+                    TEXT_ATTRIBUTE_WEIGHT + TEXT_CLIP_WEIGHT
+                )
+                scores = np.where(np.isnan(raw_clip), attribute, mixed)
+
+        def explain(i: int) -> str:
+            parts = []
+            if not query.is_empty():
+                p = payloads[i]
+                parts.append("attributes: " + scorer.explain(p.get("upper_color"), p.get("upper_color_conf"),
+                                                             p.get("lower_color"), p.get("lower_color_conf")))
+            if raw_clip is not None and not np.isnan(raw_clip[i]):
+                parts.append(f"clip {raw_clip[i]:.2f}")
+            return "; ".join(parts)
+
+        return _TextScores(ids, payloads, scores, explain, [n for n in notes if n])
 
     def _clip_scores(
         self,
@@ -746,11 +818,18 @@ class SearchEngine:
         time_range: tuple[TimeBound, TimeBound] | None = None,
         limit: int = 10,
     ) -> SearchResults:
-        """People matching a clothing description ("black top and blue jeans"), best first."""
+        """People matching a clothing description ("black top and blue jeans"), best first.
+
+        Tracklets scoring 0 (none of the described colours) are not results.
+        """
         _check_limit(limit)
-        scores, notes = self._text_scores(text, camera_ids, time_range)
-        scored = [(payload, score, note) for payload, score, note in scores.values() if score > 0]
-        return SearchResults(self._group(scored, limit), notes)
+        text_scores = self._text_scores(text, camera_ids, time_range)
+        keep = np.flatnonzero(text_scores.scores > 0)
+        results = self._group(
+            [text_scores.payloads[i] for i in keep], text_scores.scores[keep],
+            lambda j: text_scores.explain(int(keep[j])), limit,
+        )
+        return SearchResults(results, text_scores.notes)
 
     def search(
         self,
@@ -771,36 +850,62 @@ class SearchEngine:
             return self.search_image(image, camera_ids, time_range, limit)
         _check_limit(limit)
         self.count()
-        text_scores, notes = self._text_scores(str(text), camera_ids, time_range)
+        text_scores = self._text_scores(str(text), camera_ids, time_range)
         hits, person = self._image_hits(image, camera_ids, time_range, _candidates(limit))
-        scored = []
-        weights = COMBINED_IMAGE_WEIGHT + COMBINED_TEXT_WEIGHT
-        for hit in hits:
-            appearance = max(0.0, min(1.0, hit.score))
-            _payload, described, note = text_scores.get(hit.point_id, (hit.payload, 0.0, "not in the filters"))
-            score = (COMBINED_IMAGE_WEIGHT * appearance + COMBINED_TEXT_WEIGHT * described) / weights
-            scored.append((hit.payload, score, f"appearance {hit.score:.2f}; text {described:.2f} ({note})"))
-        return SearchResults(self._group(scored, limit), [person.note, *notes], person.crop, person.box)
+        position = {pid: i for i, pid in enumerate(text_scores.ids)}
+        rows = [position.get(hit.point_id) for hit in hits]
+        appearance = np.clip(np.array([hit.score for hit in hits], np.float64), 0.0, 1.0)
+        described = np.array([0.0 if i is None else text_scores.scores[i] for i in rows])
+        scores = (COMBINED_IMAGE_WEIGHT * appearance + COMBINED_TEXT_WEIGHT * described) / (
+            COMBINED_IMAGE_WEIGHT + COMBINED_TEXT_WEIGHT
+        )
 
-    def _group(self, scored: Iterable[tuple[dict[str, Any], float, str]], limit: int) -> list[PersonResult]:
-        """Tracklet scores -> one result per global id (tracklets without one stand alone), best first."""
-        groups: dict[Any, list[TrackletHit]] = {}
-        for payload, score, explanation in scored:
-            gid = int(payload.get("global_id", -1))
-            key = gid if gid >= 0 else (payload.get("camera_id"), payload.get("tracklet_id"))
-            groups.setdefault(key, []).append(self._hit(payload, score, explanation))
+        def explain(j: int) -> str:
+            i = rows[j]
+            note = "not in the filters" if i is None else text_scores.explain(i)
+            return f"appearance {hits[j].score:.2f}; text {described[j]:.2f} ({note})"
+
+        results = self._group([hit.payload for hit in hits], scores, explain, limit)
+        return SearchResults(results, [person.note, *text_scores.notes], person.crop, person.box)
+
+    def _group(
+        self, payloads: Sequence[dict[str, Any]], scores: np.ndarray, explain: Callable[[int], str], limit: int
+    ) -> list[PersonResult]:
+        """Tracklet scores -> one result per global id (tracklets without one stand alone), best first.
+
+        Walks the tracklets best first until `limit` identities are found, then builds typed hits
+        (thumbnail checked on disk, explanation written) for those identities' tracklets only: a
+        text query scores every tracklet, and 50k explanations nobody reads cost 0.5 s.
+        """
+        if len(payloads) == 0:
+            return []
+        gids = np.fromiter((int(p.get("global_id", -1)) for p in payloads), np.int64, len(payloads))
+        keys = np.where(gids >= 0, gids, -1 - np.arange(len(payloads)))  # no identity: a group of its own
+        chosen: list[int] = []
+        seen: set[int] = set()
+        for i in np.argsort(-scores, kind="stable"):
+            key = int(keys[i])
+            if key not in seen:
+                seen.add(key)
+                chosen.append(key)
+                if len(chosen) == limit:
+                    break
+        members_of: dict[int, list[int]] = {key: [] for key in chosen}
+        for i in np.flatnonzero(np.isin(keys, chosen)):
+            members_of[int(keys[i])].append(int(i))
         results = []
-        for members in groups.values():
+        for key in chosen:
+            members = [self._hit(payloads[i], float(scores[i]), explain(i)) for i in members_of[key]]
             members.sort(key=lambda t: (-t.score, t.camera_id, t.tracklet_id))
-            best = members[0]
+            top = members[0]
             thumbnail = next((t.thumbnail for t in members if t.thumbnail is not None), None)
             starts = [t.start_time for t in members if t.start_time]
             ends = [t.end_time for t in members if t.end_time]
             results.append(
                 PersonResult(
-                    global_id=best.global_id,
-                    score=best.score,
-                    explanation=f"{best.explanation} ({best.camera_id} #{best.tracklet_id})",
+                    global_id=top.global_id,
+                    score=top.score,
+                    explanation=f"{top.explanation} ({top.camera_id} #{top.tracklet_id})",
                     thumbnail=thumbnail,
                     cameras=sorted({t.camera_id for t in members}),
                     first_seen=min(starts) if starts else None,
@@ -808,8 +913,7 @@ class SearchEngine:
                     tracklets=members,
                 )
             )
-        results.sort(key=lambda r: (-r.score, r.global_id))
-        return results[:limit]
+        return results
 
     # ------------------------------------------------------------------ a person's appearances
 

@@ -1,0 +1,384 @@
+"""Search benchmark: query latency at 1k / 10k / 50k tracklets, image-search accuracy, text precision.
+
+    python benchmarks/search.py [--data DIR] [--work DIR] [--runs N]     # DIR defaults to ../shared/data
+
+1. The real pipeline (`run_process`) indexes the whole PETS09-S2L1 video (795 frames, one camera).
+2. Image search accuracy: ground-truth boxes of frames 0-397 (`gt/gt.txt`, every 10th frame of
+   each person, unoccluded, at least 40 px tall, inside the frame) are cut from the video and
+   searched like uploads (`SearchEngine.search_image`: detector, OSNet, index). A query succeeds
+   when its person's *dominant global id* is among the top 5 identities. A GT person's dominant
+   global id is the global id most of its GT boxes are matched to (track boxes, IoU >= 0.5, one to
+   one per frame) over the whole video; `image_top5_later_window` asks for the dominant global id
+   among frames 398-794 instead, i.e. finding the person again later, counted for people present
+   in both windows only.
+3. Text search precision@5 on a SELF-AUTHORED query set (below). Relevance is not measured by the
+   system under test: clothing colours of the 19 PETS09 people were annotated by eye from their GT
+   crops (`ANNOTATIONS`), a returned identity is mapped to the GT person most of its boxes overlap,
+   and it is relevant when that person's annotated colours satisfy every colour the query states
+   (parsed with `tasks.text_query.parse_query`). P@5 = relevant identities in the top 5 / 5.
+4. Latency, model loading excluded (models and the index snapshot are loaded before timing): the
+   real tracklets' vectors and payloads replicated with noise (reid vectors + N(0, 0.05) then
+   re-normalised; 8 synthetic cameras; times shifted by an hour per replica; 20% of colours redrawn)
+   into separate temporary index folders of 1k, 10k and 50k points. Image queries are end to end
+   (detector + OSNet + index + grouping) on GT crops; text queries are attribute scoring over every
+   payload + grouping. p50 / p95 over `--runs` queries each.
+Ends with ONE JSON line; `p50_ms_10k` / `p95_ms_10k` are the image query at 10k points.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from smarttrace.config import SmartTraceConfig, load_config  # noqa: E402
+from smarttrace.errors import SmartTraceError  # noqa: E402
+from storage.artifacts import read_artifact  # noqa: E402
+from storage.index import IndexConfig, upload_tracklets  # noqa: E402
+from storage.schemas import COLOR_NAMES  # noqa: E402
+from storage.search import SearchEngine  # noqa: E402
+from tasks.evaluate_tracking import load_mot_txt  # noqa: E402
+from tasks.text_query import parse_query  # noqa: E402
+
+WINDOW_A_END = 398  # frames [0, 398) are window A, [398, 795) window B (as in benchmarks/identities.py)
+QUERY_FRAME_STRIDE = 10
+MIN_QUERY_HEIGHT = 40  # px: OSNet sees noise below this (embed.min_crop_height)
+MAX_QUERY_OVERLAP = 0.3  # IoU with any other GT box: an occluded crop shows two people
+MATCH_IOU = 0.5
+SCALES = {"1k": 1_000, "10k": 10_000, "50k": 50_000}
+SYNTH_CAMERAS = 8
+SYNTH_NOISE = 0.05
+SYNTH_RECOLOUR = 0.2
+
+# SELF-AUTHORED annotations: upper / lower clothing colours of each PETS09-S2L1 ground-truth person,
+# read by eye from GT crops spread over each person's life (one annotator, no second opinion). Sets
+# hold every palette colour an honest witness could name (a red-and-navy jacket is "red" and "blue").
+ANNOTATIONS: dict[int, tuple[set[str], set[str]]] = {
+    1: ({"black"}, {"black"}),                 # black coat, black trousers
+    2: ({"black", "grey"}, {"blue"}),          # dark grey jacket, jeans
+    3: ({"red", "blue"}, {"blue", "black"}),   # red-shouldered navy down jacket, navy trousers
+    4: ({"black"}, {"blue"}),                  # long black coat, jeans (curly blonde hair)
+    5: ({"black"}, {"blue"}),                  # black jacket, jeans
+    6: ({"red"}, {"blue"}),                    # red jacket, jeans
+    7: ({"blue"}, {"grey"}),                   # blue hooded jacket, grey trousers
+    8: ({"black"}, {"black"}),                 # black jacket, black trousers
+    9: ({"black"}, {"blue"}),                  # black jacket, jeans
+    10: ({"red"}, {"blue"}),                   # red jacket, jeans
+    11: ({"red", "blue"}, {"blue", "black"}),  # red-shouldered navy down jacket, navy trousers
+    12: ({"black"}, {"blue"}),                 # long black coat, jeans (blonde)
+    13: ({"black"}, {"blue"}),                 # black jacket, jeans
+    14: ({"black"}, {"black"}),                # black leather jacket, black trousers
+    15: ({"black"}, {"black"}),                # black jacket, black trousers
+    16: ({"blue", "white"}, {"blue"}),         # pale blue hooded jacket, jeans
+    17: ({"black", "blue"}, {"blue"}),         # navy striped jacket, jeans
+    18: ({"black"}, {"black"}),                # black jacket, black trousers
+    19: ({"black"}, {"black"}),                # black coat, black trousers
+}  # fmt: skip
+# SELF-AUTHORED text queries (written before looking at any search result).
+TEXT_QUERIES = [
+    "red jacket",
+    "red jacket and blue jeans",
+    "blue jacket",
+    "blue jacket and grey trousers",
+    "black top and blue jeans",
+    "black coat and black trousers",
+    "light blue jacket and jeans",
+    "grey trousers",
+    "white jacket",
+]
+
+
+def relevant(query: str, person: int | None) -> bool:
+    """Whether an annotated GT person satisfies every colour the query states."""
+    if person is None or person not in ANNOTATIONS:
+        return False
+    upper, lower = ANNOTATIONS[person]
+    for region, colour, _weight in parse_query(query).constraints():
+        wanted = {"upper": upper, "lower": lower, "any": upper | lower}[region]
+        if colour not in wanted:
+            return False
+    return True
+
+
+# ---------------------------------------------------------------------------- ground truth <-> tracks
+
+
+def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / (area_a[:, None] + area_b[None, :] - inter + 1e-9)
+
+
+def match_boxes(gt: pd.DataFrame, tracks: pd.DataFrame) -> pd.DataFrame:
+    """(frame_index, gt id, track_id) of GT and track boxes matched one to one per frame at IoU >= 0.5."""
+    from scipy.optimize import linear_sum_assignment
+
+    rows = []
+    by_frame = dict(tuple(tracks.groupby("frame_index")))
+    for frame, people in gt.groupby("frame_index"):
+        boxes = by_frame.get(frame)
+        if boxes is None:
+            continue
+        iou = _iou_matrix(people[["x1", "y1", "x2", "y2"]].to_numpy(), boxes[["x1", "y1", "x2", "y2"]].to_numpy())
+        for i, j in zip(*linear_sum_assignment(-iou), strict=True):
+            if iou[i, j] >= MATCH_IOU:
+                rows.append((frame, int(people["id"].iloc[i]), int(boxes["track_id"].iloc[j])))
+    return pd.DataFrame(rows, columns=["frame_index", "gt_id", "track_id"])
+
+
+def load_gt(path: Path) -> pd.DataFrame:
+    gt = load_mot_txt(path)
+    return pd.DataFrame({
+        "frame_index": gt["frame"].astype(int) - 1, "id": gt["id"].astype(int),
+        "x1": gt["x"], "y1": gt["y"], "x2": gt["x"] + gt["w"], "y2": gt["y"] + gt["h"],
+    })  # fmt: skip
+
+
+def _mode(values: pd.Series) -> int | None:
+    return int(values.mode().iloc[0]) if len(values) else None
+
+
+# ---------------------------------------------------------------------------- pipeline
+
+
+def build_index(data: Path, work: Path) -> Path:
+    """Run the real pipeline on the whole PETS09-S2L1 video (stages are skipped when up to date)."""
+    from flows.process import run_process
+
+    work.mkdir(parents=True, exist_ok=True)
+    config = work / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "cameras": [{"id": "pets", "video": str(data / "PETS09-S2L1" / "vtest.avi"), "fps": 7,
+                     "start_time": "2009-03-01T09:00:00Z", "location": "PETS09 S2 view 001"}],
+        "storage": {"run_dir": str(work / "run")},
+    }))  # fmt: skip
+    started = time.perf_counter()
+    run_process(config)
+    print(f"pipeline on PETS09-S2L1 (795 frames): {time.perf_counter() - started:.0f} s (0 s when cached)")
+    return config
+
+
+def read_frames(video: Path) -> list[np.ndarray]:
+    capture = cv2.VideoCapture(str(video))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames
+
+
+def query_crops(gt: pd.DataFrame, frames: list[np.ndarray]) -> list[tuple[int, int, np.ndarray]]:
+    """(frame, gt id, crop) of unoccluded, whole, large enough GT boxes of window A, every 10th frame."""
+    height, width = frames[0].shape[:2]
+    out = []
+    for frame, people in gt.loc[gt["frame_index"] < WINDOW_A_END].groupby("frame_index"):
+        if frame % QUERY_FRAME_STRIDE:
+            continue
+        boxes = people[["x1", "y1", "x2", "y2"]].to_numpy()
+        iou = _iou_matrix(boxes, boxes)
+        np.fill_diagonal(iou, 0)
+        for i, (x1, y1, x2, y2) in enumerate(boxes):
+            if y2 - y1 < MIN_QUERY_HEIGHT or x1 < 0 or y1 < 0 or x2 > width or y2 > height:
+                continue
+            if iou[i].max(initial=0) > MAX_QUERY_OVERLAP:
+                continue
+            crop = frames[frame][int(y1) : int(round(y2)), int(x1) : int(round(x2))].copy()
+            out.append((int(frame), int(people["id"].iloc[i]), crop))
+    return out
+
+
+# ---------------------------------------------------------------------------- accuracy
+
+
+def image_accuracy(engine: SearchEngine, queries: list, dominant: dict, dominant_later: dict) -> dict:
+    hits = later_hits = later_total = failures = 0
+    for _frame, person, crop in queries:
+        try:
+            results = engine.search_image(crop, limit=5)
+        except SmartTraceError:
+            failures += 1
+            continue
+        top = {r.global_id for r in results}
+        hits += dominant.get(person) in top
+        if person in dominant_later:
+            later_total += 1
+            later_hits += dominant_later[person] in top
+    n = len(queries)
+    print(f"image search: top-5 {hits / n:.3f} of {n} GT crops ({failures} refused: no person found); "
+          f"later window top-5 {later_hits / max(later_total, 1):.3f} of {later_total}")
+    return {"image_top5": round(hits / n, 4), "image_queries": n, "image_refused": failures,
+            "image_top5_later_window": round(later_hits / max(later_total, 1), 4),
+            "image_later_window_queries": later_total}  # fmt: skip
+
+
+def text_precision(engine: SearchEngine, person_of_global: dict[int, int]) -> dict:
+    """Mean P@5 (relevant in the top 5 / 5), and the share of returned results that are relevant
+    (a query answered with 2 right people and nothing else scores 0.4 on the first, 1.0 on the second)."""
+    at5, of_returned, answered = [], [], 0
+    for query in TEXT_QUERIES:
+        results = engine.search_text(query, limit=5)
+        good = sum(relevant(query, person_of_global.get(r.global_id)) for r in results[:5])
+        at5.append(good / 5)
+        if results:
+            answered += 1
+            of_returned.append(good / len(results[:5]))
+        people = [person_of_global.get(r.global_id) for r in results[:5]]
+        print(f"  P@5 {good / 5:.2f}  '{query}'  -> GT people {people}")
+    mean = float(np.mean(at5))
+    returned = float(np.mean(of_returned)) if of_returned else 0.0
+    print(f"text search: mean P@5 {mean:.3f} over {len(TEXT_QUERIES)} self-authored queries; "
+          f"{returned:.3f} of returned results relevant ({answered} queries answered)")
+    return {"text_p_at_5": round(mean, 4), "text_precision_of_returned": round(returned, 4),
+            "text_queries": len(TEXT_QUERIES), "text_queries_answered": answered,
+            "text_protocol": "self-authored queries and colour annotations (19 PETS09 GT people)"}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- latency
+
+
+def synthesise(tracklets: pa.Table, identities: pd.DataFrame, n: int, seed: int) -> tuple[pa.Table, pd.DataFrame]:
+    """`n` tracklets made of the real ones: noisy vectors, more cameras, shifted times, some recoloured."""
+    rng = np.random.default_rng(seed)
+    base = tracklets.filter(pc.is_valid(tracklets.column("reid_embedding"))).to_pandas()
+    ids = identities.set_index(["camera_id", "tracklet_id"])
+    picks = np.arange(n) % len(base)
+    replica = np.arange(n) // len(base)
+    rows = base.iloc[picks].reset_index(drop=True)
+    vectors = np.stack(rows["reid_embedding"].to_numpy()).astype(np.float32)
+    vectors += rng.normal(0, SYNTH_NOISE, vectors.shape).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    shift = pd.to_timedelta(replica, unit="h")
+    original = list(zip(rows["camera_id"], rows["tracklet_id"], strict=True))
+    rows["camera_id"] = [f"cam-{r % SYNTH_CAMERAS:02d}" for r in replica]
+    rows["tracklet_id"] = (rows["tracklet_id"].to_numpy() + 100_000 * (replica // SYNTH_CAMERAS)).astype(np.int32)
+    rows["start_timestamp"] = rows["start_timestamp"] + shift
+    rows["end_timestamp"] = rows["end_timestamp"] + shift
+    rows["reid_embedding"] = list(vectors)
+    rows["reid_crop_embeddings"] = None
+    for column in ("upper_color", "lower_color"):
+        redraw = rng.random(n) < SYNTH_RECOLOUR
+        rows.loc[redraw, column] = rng.choice(COLOR_NAMES, int(redraw.sum()))
+    gids = np.array([int(ids.loc[key, "global_id"]) for key in original]) + 10_000 * replica
+    new_ids = pd.DataFrame({
+        "camera_id": rows["camera_id"], "tracklet_id": rows["tracklet_id"], "person_id": gids, "global_id": gids,
+        "start_timestamp": rows["start_timestamp"], "end_timestamp": rows["end_timestamp"],
+    })  # fmt: skip
+    return pa.Table.from_pandas(rows, schema=tracklets.schema, preserve_index=False), new_ids
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    return float(np.percentile(samples, 50) * 1000), float(np.percentile(samples, 95) * 1000)
+
+
+def latency(config: SmartTraceConfig, work: Path, queries: list, runs: int) -> dict:
+    run_dir = config.storage.run_dir
+    tracklets = read_artifact(run_dir / "tracklets" / "pets.parquet", "tracklets")
+    identities = read_artifact(run_dir / "identities.parquet", "identities").to_pandas()
+    crops = [crop for _f, _p, crop in queries[:: max(1, len(queries) // 30)]]
+    out: dict[str, float] = {}
+    for name, size in SCALES.items():
+        folder = Path(tempfile.mkdtemp(prefix=f"index-{name}-", dir=work))
+        try:
+            table, ids = synthesise(tracklets, identities, size, seed=size)
+            started = time.perf_counter()
+            upload_tracklets(IndexConfig(path=folder), table, ids)
+            upload_s = time.perf_counter() - started
+            engine = SearchEngine(config.model_copy(update={"index": config.index.model_copy(update={"path": folder})}))
+            started = time.perf_counter()
+            engine.count()  # loads the snapshot into memory: once per index version per process
+            load_s = time.perf_counter() - started
+            engine.warm_up()
+            for crop in crops[:3]:
+                engine.search_image(crop, limit=10)
+                engine.search_text(TEXT_QUERIES[0], limit=10)
+            image_s, text_s = [], []
+            for i in range(runs):
+                started = time.perf_counter()
+                engine.search_image(crops[i % len(crops)], limit=10)
+                image_s.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                engine.search_text(TEXT_QUERIES[i % len(TEXT_QUERIES)], limit=10)
+                text_s.append(time.perf_counter() - started)
+            (ip50, ip95), (tp50, tp95) = _percentiles(image_s), _percentiles(text_s)
+            print(f"{name:>4} points: image p50 {ip50:6.1f} ms p95 {ip95:6.1f} ms | text p50 {tp50:6.1f} ms "
+                  f"p95 {tp95:6.1f} ms | upload {upload_s:.1f} s, snapshot load {load_s:.2f} s")
+            out |= {f"image_p50_ms_{name}": round(ip50, 2), f"image_p95_ms_{name}": round(ip95, 2),
+                    f"text_p50_ms_{name}": round(tp50, 2), f"text_p95_ms_{name}": round(tp95, 2),
+                    f"snapshot_load_s_{name}": round(load_s, 3)}  # fmt: skip
+        finally:
+            from storage.index import clear_reader_cache
+
+            clear_reader_cache()
+            shutil.rmtree(folder, ignore_errors=True)
+    out["p50_ms_10k"], out["p95_ms_10k"] = out["image_p50_ms_10k"], out["image_p95_ms_10k"]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench-search")
+    parser.add_argument("--runs", type=int, default=100, help="timed queries per scale and kind")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    models = REPO.parent / "shared" / "models"
+    if models.is_dir():
+        os.environ.setdefault("SMARTTRACE_MODEL_DIR", str(models))
+    os.environ.setdefault("SMARTTRACE_DATA_DIR", str(args.data))
+
+    config_path = build_index(args.data, args.work)
+    config = load_config(config_path)
+    gt = load_gt(args.data / "PETS09-S2L1" / "gt" / "gt.txt")
+    tracks = read_artifact(config.storage.run_dir / "tracks" / "pets.parquet", "tracks").to_pandas()
+    identities = read_artifact(config.storage.run_dir / "identities.parquet", "identities").to_pandas()
+    global_of = dict(zip(identities["tracklet_id"], identities["global_id"], strict=True))
+    pairs = match_boxes(gt, tracks)
+    pairs["global_id"] = pairs["track_id"].map(global_of)
+    pairs = pairs.dropna(subset=["global_id"])
+    dominant = {p: _mode(g["global_id"]) for p, g in pairs.groupby("gt_id")}
+    later = pairs.loc[pairs["frame_index"] >= WINDOW_A_END]
+    early_people = set(gt.loc[gt["frame_index"] < WINDOW_A_END, "id"])
+    dominant_later = {p: _mode(g["global_id"]) for p, g in later.groupby("gt_id") if p in early_people}
+    person_of_global = {int(g): _mode(rows["gt_id"]) for g, rows in pairs.groupby("global_id")}
+    print(f"{identities['global_id'].nunique()} global ids for {gt['id'].nunique()} GT people; "
+          f"{len(Counter(pairs['gt_id']))} GT people matched to tracks")
+
+    frames = read_frames(args.data / "PETS09-S2L1" / "vtest.avi")
+    queries = query_crops(gt, frames)
+    engine = SearchEngine(config)
+    engine.warm_up()
+    result: dict[str, object] = {"dataset": "PETS09-S2L1 (full video, 1 camera)"}
+    result |= image_accuracy(engine, queries, dominant, dominant_later)
+    result |= text_precision(engine, person_of_global)
+    result["clip"] = engine.clip_available
+    result |= latency(config, args.work, queries, args.runs)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

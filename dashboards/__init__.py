@@ -1,0 +1,1 @@
+"""The Streamlit dashboard (`smarttrace dashboard`): person search and a person's appearances."""

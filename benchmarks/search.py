@@ -51,7 +51,7 @@ sys.path.insert(0, str(REPO))
 from smarttrace.config import SmartTraceConfig, load_config  # noqa: E402
 from smarttrace.errors import SmartTraceError  # noqa: E402
 from storage.artifacts import read_artifact  # noqa: E402
-from storage.index import IndexConfig, upload_tracklets  # noqa: E402
+from storage.index import IndexConfig, search_vectors, upload_tracklets  # noqa: E402
 from storage.schemas import COLOR_NAMES  # noqa: E402
 from storage.search import SearchEngine  # noqa: E402
 from tasks.evaluate_tracking import load_mot_txt  # noqa: E402
@@ -295,6 +295,29 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
     return float(np.percentile(samples, 50) * 1000), float(np.percentile(samples, 95) * 1000)
 
 
+def index_only_vs_plain_qdrant(folder: Path, table: pa.Table, runs: int) -> tuple[tuple[float, float], ...]:
+    """Vector search alone (models excluded): ours vs a long-lived plain qdrant local client."""
+    from qdrant_client import QdrantClient
+
+    vectors = [np.asarray(v, np.float32) for v in table.column("reid_embedding").to_pylist()[:50] if v]
+    config = IndexConfig(path=folder)
+    ours, plain = [], []
+    for i in range(runs):
+        started = time.perf_counter()
+        search_vectors(config, "reid", vectors[i % len(vectors)], limit=10)
+        ours.append(time.perf_counter() - started)
+    client = QdrantClient(path=str(config.live_path))
+    try:
+        collection = client.get_collections().collections[0].name
+        for i in range(runs):
+            started = time.perf_counter()
+            client.query_points(collection, query=vectors[i % len(vectors)], using="reid", limit=10)
+            plain.append(time.perf_counter() - started)
+    finally:
+        client.close()
+    return _percentiles(ours), _percentiles(plain)
+
+
 def latency(config: SmartTraceConfig, work: Path, queries: list, runs: int) -> dict:
     run_dir = config.storage.run_dir
     tracklets = read_artifact(run_dir / "tracklets" / "pets.parquet", "tracklets")
@@ -325,10 +348,15 @@ def latency(config: SmartTraceConfig, work: Path, queries: list, runs: int) -> d
                 engine.search_text(TEXT_QUERIES[i % len(TEXT_QUERIES)], limit=10)
                 text_s.append(time.perf_counter() - started)
             (ip50, ip95), (tp50, tp95) = _percentiles(image_s), _percentiles(text_s)
+            (vp50, vp95), (rp50, rp95) = index_only_vs_plain_qdrant(folder, table, runs)
             print(f"{name:>4} points: image p50 {ip50:6.1f} ms p95 {ip95:6.1f} ms | text p50 {tp50:6.1f} ms "
                   f"p95 {tp95:6.1f} ms | upload {upload_s:.1f} s, snapshot load {load_s:.2f} s")
+            print(f"      index only (vector in, hits out): p50 {vp50:6.1f} ms p95 {vp95:6.1f} ms | plain qdrant "
+                  f"local client query_points: p50 {rp50:6.1f} ms p95 {rp95:6.1f} ms (ratio p95 {vp95 / rp95:.2f})")
             out |= {f"image_p50_ms_{name}": round(ip50, 2), f"image_p95_ms_{name}": round(ip95, 2),
                     f"text_p50_ms_{name}": round(tp50, 2), f"text_p95_ms_{name}": round(tp95, 2),
+                    f"index_p50_ms_{name}": round(vp50, 2), f"index_p95_ms_{name}": round(vp95, 2),
+                    f"ref_qdrant_p95_ms_{name}": round(rp95, 2), f"index_vs_ref_p95_{name}": round(vp95 / rp95, 3),
                     f"snapshot_load_s_{name}": round(load_s, 3)}  # fmt: skip
         finally:
             from storage.index import clear_reader_cache

@@ -96,6 +96,7 @@ def test_text_search_in_a_real_browser(dashboard_url, playwright_chromium):
         description.press("Enter")
         page.get_by_text(f"people for “{QUERY}”").wait_for(timeout=60_000)
         cards = page.get_by_text("· Person ", exact=False)
+        cards.first.wait_for(timeout=60_000)  # the header renders before the cards stream in
         assert cards.count() >= 1
         assert page.get_by_text("upper black", exact=False).first.is_visible()
         page.locator("img").first.wait_for(timeout=10_000)

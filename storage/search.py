@@ -644,7 +644,9 @@ class SearchEngine:
         height, width = image.shape[:2]
         boxes = np.zeros((0, 4), np.float32)
         confidences = np.zeros(0, np.float32)
-        for size in QUERY_DETECT_SIZES:
+        # A crop smaller than the first canvas is already upscaled there; a larger canvas only costs time.
+        sizes = QUERY_DETECT_SIZES if max(height, width) > QUERY_DETECT_SIZES[0] else QUERY_DETECT_SIZES[:1]
+        for size in sizes:
             canvas, scale = _letterbox(image, size)
             with self._infer_lock:
                 detections = self._detector(size)([canvas])[0]

@@ -150,13 +150,17 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if args.start or args.end:
         time_range = (_time_arg(args.start), _time_arg(args.end))
     with contextlib.redirect_stdout(sys.stderr):
-        results = engine.search(
-            image=Path(args.image) if args.image else None,
-            text=args.text,
-            camera_ids=args.camera or None,
-            time_range=time_range,
-            limit=args.limit,
-        )
+        try:
+            results = engine.search(
+                image=Path(args.image) if args.image else None,
+                text=args.text,
+                camera_ids=args.camera or None,
+                time_range=time_range,
+                limit=args.limit,
+            )
+        except SearchInputError as exc:
+            where = f"{args.image}: " if args.image and str(args.image) not in str(exc) else ""
+            raise SearchInputError(f"{where}{exc}") from None
     for note in results.notes:
         print(f"note: {note}", file=sys.stderr)
     if args.json:

@@ -38,6 +38,11 @@ class TrackletEnds:
     embedding: np.ndarray  # (d,) L2-normalised
 
 
+def walk_reach_px(gap_s: float | np.ndarray, height_px: float | np.ndarray, speed_heights_per_s: float):
+    """How far (pixels) a person of this box height can walk in `gap_s` seconds, plus half a body of slack."""
+    return (speed_heights_per_s * gap_s + 0.5) * height_px
+
+
 def _gate(a: TrackletEnds, b: TrackletEnds, fps: float, params: LinkParams) -> float | None:
     """Similarity of A -> B if B may continue A, else None."""
     gap_frames = b.first_frame - a.last_frame
@@ -46,7 +51,7 @@ def _gate(a: TrackletEnds, b: TrackletEnds, fps: float, params: LinkParams) -> f
     heights = (a.last_height, b.first_height)
     if max(heights) > params.max_height_ratio * min(heights):
         return None
-    reach = (params.max_speed_heights_per_s * gap_frames / fps + 0.5) * float(np.mean(heights))
+    reach = walk_reach_px(gap_frames / fps, float(np.mean(heights)), params.max_speed_heights_per_s)
     if np.linalg.norm(b.first_foot - a.last_foot) > reach:
         return None
     similarity = float(a.embedding @ b.embedding)

@@ -15,6 +15,7 @@ import pandas as pd
 
 from smarttrace.config import MatchConfig
 from tasks.clustering import consistency_pass, constrained_average_linkage
+from tasks.link_tracklets import walk_reach_px
 
 
 def _embeddings(vectors: pd.Series, dim: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -65,7 +66,7 @@ def _position_gate(tracklets: pd.DataFrame, gap: np.ndarray, config: MatchConfig
         np.linalg.norm(first[:, None, :] - last[None, :, :], axis=2),
     )
     mean_height = (height[:, None] + height[None, :]) / 2
-    reach = (config.in_camera_max_speed_heights_per_s * np.maximum(gap, 0) + 0.5) * mean_height
+    reach = walk_reach_px(np.maximum(gap, 0), mean_height, config.in_camera_max_speed_heights_per_s)
     return (gap > 0) & (gap <= config.in_camera_position_gate_s) & (distance > reach)
 
 

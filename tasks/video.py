@@ -42,11 +42,16 @@ def existing_videos(video: str, camera_id: str) -> list[Path]:
     """The camera's video files, each checked to exist and be non-empty (errors name camera + file)."""
     paths = camera_videos(video)
     for path in paths:
-        if not path.exists():
-            raise VideoError(f"camera '{camera_id}': video not found: {path}")
-        if path.stat().st_size == 0:
-            raise VideoError(f"camera '{camera_id}': cannot open {path}: file is empty")
+        _check_file(path, camera_id)
     return paths
+
+
+def _check_file(path: Path, camera_id: str) -> None:
+    """Missing and empty files get their own messages: OpenCV says nothing useful about either."""
+    if not path.exists():
+        raise VideoError(f"camera '{camera_id}': video not found: {path}")
+    if path.stat().st_size == 0:
+        raise VideoError(f"camera '{camera_id}': cannot open {path}: file is empty")
 
 
 def list_videos(video: Path) -> list[Path]:
@@ -63,10 +68,7 @@ def list_videos(video: Path) -> list[Path]:
 
 def open_video(path: Path, camera_id: str) -> tuple[cv2.VideoCapture, VideoInfo]:
     """Open a video, failing with a message naming camera and file when it cannot be decoded."""
-    if not path.exists():
-        raise VideoError(f"camera '{camera_id}': video not found: {path}")
-    if path.stat().st_size == 0:
-        raise VideoError(f"camera '{camera_id}': cannot open {path}: file is empty")
+    _check_file(path, camera_id)
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise VideoError(f"camera '{camera_id}': cannot open {path}: not a video OpenCV can decode")

@@ -54,6 +54,7 @@ from storage.artifacts import read_artifact  # noqa: E402
 from storage.index import IndexConfig, search_vectors, upload_tracklets  # noqa: E402
 from storage.schemas import COLOR_NAMES  # noqa: E402
 from storage.search import SearchEngine  # noqa: E402
+from tasks.detections import iou_xyxy  # noqa: E402
 from tasks.evaluate_tracking import load_mot_txt  # noqa: E402
 from tasks.text_query import parse_query  # noqa: E402
 
@@ -120,17 +121,6 @@ def relevant(query: str, person: int | None) -> bool:
 # ---------------------------------------------------------------------------- ground truth <-> tracks
 
 
-def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / (area_a[:, None] + area_b[None, :] - inter + 1e-9)
-
-
 def match_boxes(gt: pd.DataFrame, tracks: pd.DataFrame) -> pd.DataFrame:
     """(frame_index, gt id, track_id) of GT and track boxes matched one to one per frame at IoU >= 0.5."""
     from scipy.optimize import linear_sum_assignment
@@ -141,7 +131,7 @@ def match_boxes(gt: pd.DataFrame, tracks: pd.DataFrame) -> pd.DataFrame:
         boxes = by_frame.get(frame)
         if boxes is None:
             continue
-        iou = _iou_matrix(people[["x1", "y1", "x2", "y2"]].to_numpy(), boxes[["x1", "y1", "x2", "y2"]].to_numpy())
+        iou = iou_xyxy(people[["x1", "y1", "x2", "y2"]].to_numpy(), boxes[["x1", "y1", "x2", "y2"]].to_numpy())
         for i, j in zip(*linear_sum_assignment(-iou), strict=True):
             if iou[i, j] >= MATCH_IOU:
                 rows.append((frame, int(people["id"].iloc[i]), int(boxes["track_id"].iloc[j])))
@@ -200,7 +190,7 @@ def query_crops(gt: pd.DataFrame, frames: list[np.ndarray]) -> list[tuple[int, i
         if frame % QUERY_FRAME_STRIDE:
             continue
         boxes = people[["x1", "y1", "x2", "y2"]].to_numpy()
-        iou = _iou_matrix(boxes, boxes)
+        iou = iou_xyxy(boxes, boxes)
         np.fill_diagonal(iou, 0)
         for i, (x1, y1, x2, y2) in enumerate(boxes):
             if y2 - y1 < MIN_QUERY_HEIGHT or x1 < 0 or y1 < 0 or x2 > width or y2 > height:

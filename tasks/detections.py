@@ -13,6 +13,27 @@ import numpy as np
 from storage.schemas import NUM_KEYPOINTS
 
 
+def iou_xyxy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(n, m) IoU between two arrays of x1, y1, x2, y2 boxes (pixels); empty boxes overlap nothing."""
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+def max_overlap_xyxy(boxes: np.ndarray) -> np.ndarray:
+    """For each box, its largest IoU with any OTHER box of the same array (0 when alone)."""
+    if len(boxes) < 2:
+        return np.zeros(len(boxes))
+    iou = iou_xyxy(boxes, boxes)
+    np.fill_diagonal(iou, 0.0)
+    return iou.max(axis=1)
+
+
 @dataclass
 class Detections:
     """People found in one frame. Boxes are xyxy pixels of the source frame."""

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tasks.detections import max_overlap_xyxy
 from tasks.evaluate_tracking import load_mot_txt
 from tasks.video import DecodeReport, iter_frames
 
@@ -127,17 +128,7 @@ class ReidProtocol:
 
 def _pairwise_max_iou(boxes: np.ndarray) -> np.ndarray:
     """For each xywh box, its largest IoU with any *other* box of the array."""
-    if len(boxes) < 2:
-        return np.zeros(len(boxes))
-    x1, y1 = boxes[:, 0], boxes[:, 1]
-    x2, y2 = x1 + boxes[:, 2], y1 + boxes[:, 3]
-    iw = np.clip(np.minimum(x2[:, None], x2[None]) - np.maximum(x1[:, None], x1[None]), 0, None)
-    ih = np.clip(np.minimum(y2[:, None], y2[None]) - np.maximum(y1[:, None], y1[None]), 0, None)
-    inter = iw * ih
-    area = boxes[:, 2] * boxes[:, 3]
-    iou = inter / np.maximum(area[:, None] + area[None] - inter, 1e-9)
-    np.fill_diagonal(iou, 0.0)
-    return iou.max(axis=1)
+    return max_overlap_xyxy(np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:4]], axis=1))
 
 
 def _split_tracklets(frames: np.ndarray, length: int, max_gap: int) -> list[np.ndarray]:

@@ -11,22 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tasks.detections import max_overlap_xyxy
+
 EDGE_MARGIN_PX = 2  # a box this close to the border is probably cut by it
-
-
-def _max_overlap(boxes: np.ndarray) -> np.ndarray:
-    """For each box, its largest IoU with any other box of the same frame."""
-    if len(boxes) < 2:
-        return np.zeros(len(boxes))
-    x1 = np.maximum(boxes[:, None, 0], boxes[None, :, 0])
-    y1 = np.maximum(boxes[:, None, 1], boxes[None, :, 1])
-    x2 = np.minimum(boxes[:, None, 2], boxes[None, :, 2])
-    y2 = np.minimum(boxes[:, None, 3], boxes[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    iou = inter / (area[:, None] + area[None, :] - inter + 1e-9)
-    np.fill_diagonal(iou, 0.0)
-    return iou.max(axis=1)
 
 
 def crop_quality(tracks: pd.DataFrame, frame_hw: tuple[int, int], min_height: float, max_overlap: float) -> pd.Series:
@@ -34,7 +21,7 @@ def crop_quality(tracks: pd.DataFrame, frame_hw: tuple[int, int], min_height: fl
     height, width = frame_hw
     overlap = pd.Series(0.0, index=tracks.index)
     for _, frame_rows in tracks.groupby("frame_index"):
-        overlap.loc[frame_rows.index] = _max_overlap(frame_rows[["x1", "y1", "x2", "y2"]].to_numpy())
+        overlap.loc[frame_rows.index] = max_overlap_xyxy(frame_rows[["x1", "y1", "x2", "y2"]].to_numpy())
     box_h = tracks["y2"] - tracks["y1"]
     inside = (
         (tracks["x1"] > EDGE_MARGIN_PX) & (tracks["y1"] > EDGE_MARGIN_PX)

@@ -62,6 +62,16 @@ def _cmd_export_mot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _person_map(path: str) -> dict[int, int]:
+    """A person map CSV, with a bad file reported as a SmartTraceError naming it."""
+    from tasks.person_map import load_person_map
+
+    try:
+        return load_person_map(path)
+    except ValueError as exc:
+        raise SmartTraceError(str(exc)) from None
+
+
 def _cmd_evaluate_reid(args: argparse.Namespace) -> int:
     from tasks.embed_reid import ReidEmbedder
     from tasks.evaluate_reid import build_reid_protocol, evaluate_reid
@@ -70,7 +80,10 @@ def _cmd_evaluate_reid(args: argparse.Namespace) -> int:
     video = next((p for p in sorted(sequence.iterdir()) if p.suffix.lower() in (".avi", ".mp4")), None)
     if video is None:
         raise SmartTraceError(f"{sequence}: no video file")
-    protocol = build_reid_protocol(video, sequence / "gt" / "gt.txt", args.fps)
+    persons = _person_map(args.persons) if args.persons else None
+    protocol = build_reid_protocol(
+        video, sequence / "gt" / "gt.txt", args.fps, persons=persons, queries_by=args.queries
+    )
     embedder = ReidEmbedder(args.weights)
     scores = {mode: evaluate_reid(protocol, embedder, mode).to_dict() for mode in ("multi", "single")}
     print(json.dumps(scores) if args.json else "\n".join(f"{m}: {v}" for m, v in scores.items()))
@@ -83,9 +96,16 @@ def _cmd_evaluate_identities(args: argparse.Namespace) -> int:
     from tasks.evaluate_identities import CameraTruth, evaluate_identities, label_tracks
     from tasks.evaluate_tracking import load_mot_txt
     from tasks.export_mot import tracks_to_mot
+    from tasks.person_map import apply_person_map
 
     layout = RunLayout(Path(args.run))
     identities = read_artifact(layout.identities(), "identities").to_pandas()
+    person_maps = {}
+    for spec in args.persons or []:
+        scene, sep, csv_path = spec.partition("=")
+        if not sep or not scene or not csv_path:
+            raise SmartTraceError(f"--persons '{spec}': expected SCENE=PERSON_MAP_CSV")
+        person_maps[scene] = (csv_path, _person_map(csv_path))
     truths = []
     for spec in args.camera:
         try:
@@ -96,6 +116,12 @@ def _cmd_evaluate_identities(args: argparse.Namespace) -> int:
         pred = tracks_to_mot(label_tracks(tracks, identities, "global_id"), camera=camera_id)
         gt = load_mot_txt(Path(gt_path))
         gt = gt.loc[gt["frame"].between(pred["frame"].min(), pred["frame"].max())] if len(pred) else gt.iloc[0:0]
+        if scene in person_maps:
+            csv_path, persons = person_maps[scene]
+            try:
+                gt = apply_person_map(gt, persons, source=f"person map {csv_path} on {gt_path}")
+            except ValueError as exc:
+                raise SmartTraceError(str(exc)) from None
         truths.append(CameraTruth(camera_id, scene, gt, pred))
     scores = evaluate_identities(truths, protocol=args.protocol)
     print(json.dumps(scores.to_dict()) if args.json else scores)
@@ -227,12 +253,19 @@ def build_parser() -> argparse.ArgumentParser:
     reid.add_argument("--sequence", required=True, help="folder with one video, gt/gt.txt")
     reid.add_argument("--fps", type=float, required=True, help="real frame rate of the video")
     reid.add_argument("--weights", default="osnet_x0_25_msmt17.pt")
+    reid.add_argument("--persons", help="person map CSV (gt_id,person): score people, not GT tracks "
+                      "(e.g. benchmarks/annotations/PETS09-S2L1.persons.csv)")
+    reid.add_argument("--queries", choices=("first-appearance", "re-entry"), default="first-appearance",
+                      help="re-entry: one query per visit, only OTHER visits count (needs --persons)")
     reid.add_argument("--json", action="store_true")
     reid.set_defaults(func=_cmd_evaluate_reid)
     ident = evaluate_sub.add_parser("identities", help="global-ID IDF1, merges and splits of a run")
     ident.add_argument("--run", required=True, help="output folder of a `smarttrace process` run")
     ident.add_argument("--camera", action="append", required=True, metavar="CAMERA:SCENE:GT_TXT",
                        help="a camera, the scene whose ground-truth ids it shares, and its gt.txt (repeat)")
+    ident.add_argument("--persons", action="append", metavar="SCENE=CSV",
+                       help="person map of a scene's ground truth (gt_id,person): ids of one person re-entering "
+                       "the view count as one identity (repeat per scene)")
     ident.add_argument("--protocol", default="proxy scenario", help="name of the scenario, printed in the report")
     ident.add_argument("--json", action="store_true")
     ident.set_defaults(func=_cmd_evaluate_identities)

@@ -17,6 +17,16 @@ Protocol (built by :func:`build_reid_protocol` from a MOTChallenge ``gt.txt`` an
   identity's track longer than ``max_gap_s``.
 * An identity with no gallery box left is not a query; it is listed in ``skipped_ids`` and counted.
 
+Identities are GT ids unless a person map is given (``persons``, see :mod:`tasks.person_map`): MOT ground
+truth starts a new id when someone re-enters the view, so on PETS09-S2L1 the raw ids count a correct
+re-identification of a returning person as a miss. With a map, identity = person, and two query sets exist:
+
+* ``first-appearance`` (default): one query per person, its first appearance, as above.
+* ``re-entry``: one query per *visit* (GT track) of a person seen in more than one visit, the visit's
+  first ``query_frames`` boxes; every gallery tracklet of the query's own visit is ignored for that
+  query, so only OTHER visits count: the person must be re-found after leaving and coming back. This is
+  the harder, more useful test (a different pose, place and time); each report names which one it is.
+
 Modes (:func:`evaluate_reid`): ``single`` matches one crop per query (the query tracklet's middle crop) against
 every gallery box; ``multi`` matches the L2-normalised mean embedding of the query tracklet against the mean
 embedding of each gallery tracklet. Similarity is cosine; AP and CMC are the standard ones (ties are broken
@@ -42,10 +52,12 @@ import numpy as np
 
 from tasks.detections import max_overlap_xyxy
 from tasks.evaluate_tracking import load_mot_txt
+from tasks.person_map import apply_person_map, load_person_map
 from tasks.video import DecodeReport, iter_frames
 
 PROTOCOL = "intra-camera"
 MODES: tuple[str, ...] = ("single", "multi")
+QUERY_SETS: tuple[str, ...] = ("first-appearance", "re-entry")
 Embedder = Callable[[Sequence[np.ndarray]], np.ndarray]
 
 
@@ -119,6 +131,22 @@ class ReidProtocol:
     exclusion_frames: int
     settings: dict = field(default_factory=dict)
     protocol: str = PROTOCOL
+    # Person-map support (None = identity is the GT track id). ``tracks``: GT track id per crop;
+    # ``query_identity``: query key -> identity it must find (keys are track ids for ``re-entry``);
+    # ``ignore_own_track``: gallery entries of the query's own track are left out of its ranking.
+    tracks: np.ndarray | None = None
+    query_identity: dict[int, int] | None = None
+    ignore_own_track: bool = False
+    queries_by: str = "first-appearance"
+    gallery_tracklet_tracks: np.ndarray | None = None
+
+    def identity_of_query(self, key: int) -> int:
+        """The identity a query must re-find (its person; for track-keyed queries, the track's person)."""
+        return key if self.query_identity is None else self.query_identity[key]
+
+    def track_of(self, crops: np.ndarray) -> np.ndarray:
+        """GT track ids of ``crops`` (the identities themselves when no person map is used)."""
+        return (self.ids if self.tracks is None else self.tracks)[crops]
 
     def query_window(self, identity: int) -> tuple[int, int]:
         """(first, last) frame of ``identity``'s query tracklet."""
@@ -155,21 +183,32 @@ def build_reid_protocol(
     max_gap_s: float = 1.0,
     max_frames: int | None = None,
     skip_ignored: bool = True,
+    persons: dict[int, int] | None = None,
+    queries_by: str = "first-appearance",
 ) -> ReidProtocol:
     """Decode ``video`` once, cut its GT boxes and split them into queries and gallery (see the module doc).
 
     ``fps`` is the sequence's real frame rate (headers are often wrong); it converts ``exclusion_s`` and
     ``max_gap_s`` to frames. ``max_frames`` keeps only GT frames ``1..max_frames`` (for quick runs).
+    ``persons`` ({gt id: person}, from :func:`tasks.person_map.load_person_map`) makes identities people
+    instead of GT tracks; ``queries_by`` picks the query set (``re-entry`` needs ``persons``).
     """
     if fps <= 0:
         raise ValueError(f"fps must be > 0, got {fps}")
     if query_frames < 1 or tracklet_len < 1:
         raise ValueError("query_frames and tracklet_len must be >= 1")
+    if queries_by not in QUERY_SETS:
+        raise ValueError(f"queries_by must be one of {QUERY_SETS}, got {queries_by!r}")
+    if queries_by == "re-entry" and persons is None:
+        raise ValueError("the re-entry query set needs a person map (which GT ids are one person)")
     video, gt_path = Path(video), Path(gt_path)
     gt = load_mot_txt(gt_path)
     if max_frames is not None:
         gt = gt[gt["frame"] <= max_frames]
     gt = gt.sort_values(["frame", "id"], kind="stable").reset_index(drop=True)
+    person_of = None
+    if persons is not None:
+        person_of = apply_person_map(gt, persons, source=f"person map for {gt_path}")["id"].to_numpy()
     boxes_all = gt[["x", "y", "w", "h"]].to_numpy(np.float64)
     # Overlap is measured against every GT box of the frame, usable or not: an occluder is an occluder.
     overlap_all = np.zeros(len(gt))
@@ -179,10 +218,9 @@ def build_reid_protocol(
     by_frame = gt.groupby("frame").indices
     last_frame = int(gt["frame"].max()) if len(gt) else 0
     crops: list[np.ndarray] = []
-    ids: list[int] = []
+    rows_used: list[int] = []
     frames: list[int] = []
     heights: list[float] = []
-    overlap: list[float] = []
     report = DecodeReport()
     for index, image in iter_frames(video, video.stem, report, max_frames=last_frame):
         rows = by_frame.get(index + 1)
@@ -200,35 +238,23 @@ def build_reid_protocol(
             if (x2 - x1) * (y2 - y1) < min_visible * w * h:
                 continue
             crops.append(image[y1:y2, x1:x2].copy())
-            ids.append(int(gt["id"].iat[row]))
+            rows_used.append(int(row))
             frames.append(index + 1)
             heights.append(float(y2 - y1))
-            overlap.append(float(overlap_all[row]))
     if report.frames < last_frame:
         raise ValueError(f"{video} decoded {report.frames} frames but {gt_path} has boxes up to frame {last_frame}")
 
-    ids_a, frames_a = np.asarray(ids, np.int64), np.asarray(frames, np.int64)
+    used = np.asarray(rows_used, np.int64)
+    tracks_a = gt["id"].to_numpy(np.int64)[used]
+    ids_a = tracks_a if person_of is None else person_of[used].astype(np.int64)
+    frames_a = np.asarray(frames, np.int64)
+    split = _QuerySplit(ids_a, tracks_a, frames_a, query_frames, tracklet_len, max(1, int(round(max_gap_s * fps))))
     exclusion_frames = int(round(exclusion_s * fps))
-    max_gap = max(1, int(round(max_gap_s * fps)))
-    queries: dict[int, np.ndarray] = {}
-    tracklets: list[np.ndarray] = []
-    tracklet_ids: list[int] = []
-    skipped: list[int] = []
-    for identity in np.unique(ids_a):
-        own = np.flatnonzero(ids_a == identity)
-        own = own[np.argsort(frames_a[own], kind="stable")]
-        query = own[:query_frames]
-        rest = own[query_frames:]
-        rest = rest[frames_a[rest] > frames_a[query].max() + exclusion_frames]
-        if rest.size == 0:
-            skipped.append(int(identity))
-            continue
-        queries[int(identity)] = query
-        for chunk in _split_tracklets(frames_a[rest], tracklet_len, max_gap):
-            tracklets.append(rest[chunk])
-            tracklet_ids.append(int(identity))
-    # Skipped identities' non-query boxes (inside their exclusion window) are not gallery entries either.
-    gallery = np.concatenate(tracklets) if tracklets else np.zeros(0, np.int64)
+    if queries_by == "re-entry":
+        split.by_visit()
+    else:
+        split.by_first_appearance(exclusion_frames)
+    gallery = np.concatenate(split.tracklets) if split.tracklets else np.zeros(0, np.int64)
     settings = {
         "query_frames": query_frames,
         "tracklet_len": tracklet_len,
@@ -238,6 +264,8 @@ def build_reid_protocol(
         "max_gap_s": max_gap_s,
         "max_frames": max_frames,
         "skip_ignored": skip_ignored,
+        "identities": "gt tracks" if persons is None else "persons (person map)",
+        "queries_by": queries_by,
     }
     # MOTChallenge layout <sequence>/gt/gt.txt names the sequence; else the video file does.
     sequence = gt_path.parent.parent.name if gt_path.parent.name == "gt" else video.stem
@@ -248,15 +276,83 @@ def build_reid_protocol(
         ids=ids_a,
         frames=frames_a,
         heights=np.asarray(heights),
-        overlap=np.asarray(overlap),
-        queries=queries,
-        gallery_tracklets=tracklets,
-        gallery_tracklet_ids=np.asarray(tracklet_ids, np.int64),
+        overlap=overlap_all[used] if used.size else np.zeros(0),
+        queries=split.queries,
+        gallery_tracklets=split.tracklets,
+        gallery_tracklet_ids=np.asarray(split.tracklet_ids, np.int64),
         gallery=gallery,
-        skipped_ids=tuple(skipped),
+        skipped_ids=tuple(split.skipped),
         exclusion_frames=exclusion_frames,
         settings=settings,
+        tracks=None if persons is None else tracks_a,
+        query_identity=None if queries_by == "first-appearance" else split.query_identity,
+        ignore_own_track=queries_by == "re-entry",
+        queries_by=queries_by,
+        gallery_tracklet_tracks=np.asarray(split.tracklet_tracks, np.int64),
     )
+
+
+@dataclass
+class _QuerySplit:
+    """Builds queries and gallery tracklets from per-crop identities, GT tracks and frames."""
+
+    ids: np.ndarray
+    tracks: np.ndarray
+    frames: np.ndarray
+    query_frames: int
+    tracklet_len: int
+    max_gap: int
+    queries: dict[int, np.ndarray] = field(default_factory=dict)
+    query_identity: dict[int, int] = field(default_factory=dict)
+    tracklets: list[np.ndarray] = field(default_factory=list)
+    tracklet_ids: list[int] = field(default_factory=list)
+    tracklet_tracks: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+
+    def _in_frame_order(self, members: np.ndarray) -> np.ndarray:
+        return members[np.argsort(self.frames[members], kind="stable")]
+
+    def _add_gallery(self, members: np.ndarray) -> None:
+        """Cut ``members`` (one identity) into gallery tracklets, never across GT tracks or long gaps."""
+        for track in dict.fromkeys(self.tracks[members].tolist()):
+            own = members[self.tracks[members] == track]
+            for chunk in _split_tracklets(self.frames[own], self.tracklet_len, self.max_gap):
+                self.tracklets.append(own[chunk])
+                self.tracklet_ids.append(int(self.ids[own[0]]))
+                self.tracklet_tracks.append(int(track))
+
+    def by_first_appearance(self, exclusion_frames: int) -> None:
+        """One query per identity: its first boxes; the gallery is the rest minus the exclusion window."""
+        for identity in np.unique(self.ids):
+            own = self._in_frame_order(np.flatnonzero(self.ids == identity))
+            query, rest = own[: self.query_frames], own[self.query_frames :]
+            rest = rest[self.frames[rest] > self.frames[query].max() + exclusion_frames]
+            if rest.size == 0:
+                self.skipped.append(int(identity))
+                continue
+            self.queries[int(identity)] = query
+            self._add_gallery(rest)
+
+    def by_visit(self) -> None:
+        """One query per visit (GT track) of an identity with 2+ visits; the visit's other boxes are gallery."""
+        visits = {int(i): np.unique(self.tracks[self.ids == i]) for i in np.unique(self.ids)}
+        for track in np.unique(self.tracks):
+            own = self._in_frame_order(np.flatnonzero(self.tracks == track))
+            identity = int(self.ids[own[0]])
+            if visits[identity].size < 2:
+                self._add_gallery(own)
+                continue
+            self.queries[int(track)] = own[: self.query_frames]
+            self.query_identity[int(track)] = identity
+            self._add_gallery(own[self.query_frames :])
+        # A visit is only a query when another visit of its person left gallery boxes to find.
+        tracklet_ids, tracklet_tracks = np.asarray(self.tracklet_ids), np.asarray(self.tracklet_tracks)
+        for track in list(self.queries):
+            others = (tracklet_ids == self.query_identity[track]) & (tracklet_tracks != track)
+            if not others.any():
+                del self.queries[track], self.query_identity[track]
+        queried = set(self.query_identity.values())
+        self.skipped = [int(i) for i in visits if i not in queried]
 
 
 # -------------------------------------------------------------------------------------------- evaluation
@@ -275,6 +371,8 @@ class ReidScores:
     mode: str
     protocol: str = PROTOCOL
     options: str = ""
+    queries_by: str = "first-appearance"
+    identities: str = "gt tracks"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -351,6 +449,7 @@ def evaluate_reid(
         )
         gallery_vectors = features[protocol.gallery]
         gallery_ids = protocol.ids[protocol.gallery]
+        gallery_tracks = protocol.track_of(protocol.gallery)
     else:
 
         def template(members: np.ndarray) -> np.ndarray:
@@ -367,12 +466,17 @@ def evaluate_reid(
             else np.zeros((0, features.shape[1]), np.float32)
         )
         gallery_ids = protocol.gallery_tracklet_ids
+        gallery_tracks = (
+            protocol.gallery_tracklet_tracks if protocol.gallery_tracklet_tracks is not None else gallery_ids
+        )
     similarity = query_vectors @ gallery_vectors.T
     aps, curves = [], []
-    for row, identity in enumerate(query_ids):
-        matches = gallery_ids == identity
-        aps.append(average_precision(similarity[row], matches))
-        curves.append(cmc(similarity[row], matches, max_rank=5))
+    for row, key in enumerate(query_ids):
+        # re-entry queries (keyed by GT track) ignore their own visit; the rest rank the whole gallery.
+        ranked = gallery_tracks != key if protocol.ignore_own_track else np.ones(len(gallery_ids), bool)
+        matches = gallery_ids[ranked] == protocol.identity_of_query(int(key))
+        aps.append(average_precision(similarity[row][ranked], matches))
+        curves.append(cmc(similarity[row][ranked], matches, max_rank=5))
     options = ",".join(
         name
         for name, on in (
@@ -392,6 +496,8 @@ def evaluate_reid(
         num_skipped_ids=len(protocol.skipped_ids),
         mode=mode,
         options=options,
+        queries_by=protocol.queries_by,
+        identities="gt tracks" if protocol.tracks is None else "persons (person map)",
     )
 
 
@@ -416,12 +522,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--height-weighted", action="store_true")
     parser.add_argument("--max-overlap-iou", type=float, default=None)
     parser.add_argument("--throughput", action="store_true", help="also measure the embedder's crops/s")
+    parser.add_argument("--persons", default=None, help="person map CSV (gt_id,person): identities = people")
+    parser.add_argument("--queries", choices=QUERY_SETS, default="first-appearance")
     args = parser.parse_args(argv)
 
     from tasks.embed_reid import ReidEmbedder
 
     embedder = ReidEmbedder(args.weights)
-    protocol = build_reid_protocol(args.video, args.gt, args.fps, max_frames=args.max_frames)
+    persons = load_person_map(args.persons) if args.persons else None
+    protocol = build_reid_protocol(
+        args.video, args.gt, args.fps, max_frames=args.max_frames, persons=persons, queries_by=args.queries
+    )
     features = embed_crops(protocol, embedder, flip=args.flip)
     out: dict = {"sequence": protocol.sequence, "protocol": PROTOCOL, "crops": len(protocol.crops)}
     for mode in MODES:

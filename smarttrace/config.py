@@ -44,6 +44,9 @@ class CameraConfig(_Strict):
     # at the file's modification time, so a watched folder's new files are processed and the
     # already processed ones are skipped (their artifacts are up to date).
     per_file: bool = False
+    # Overrides of tracker.params for this camera only (merged over them). Views differ: a close-up,
+    # crowded view with partial bodies wants a higher track_thresh than a far, sparse one.
+    tracker_params: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("start_time")
     @classmethod
@@ -145,7 +148,10 @@ class MatchConfig(_Strict):
     cross_camera_min_similarity: float = Field(default=0.85, ge=-1, le=1)
     # Consistency pass: a member less similar than this to its cluster's mean is split off.
     consistency_min_similarity: float = Field(default=0.6, ge=-1, le=1)
-    # Optional transit windows: "camA->camB": [min_s, max_s] between leaving A and entering B.
+    # Optional transit windows: "camA->camB": [min_s, max_s] between leaving A and entering B. A camera
+    # pair with a window is restricted to its windows (so "a->b" alone forbids b-then-a). They gate
+    # DIRECT evidence: a pair outside its window adds none, but may still end up in one identity through
+    # a third camera (A -> C -> B is a longer, valid trip).
     transit_windows: dict[str, tuple[float, float]] = Field(default_factory=dict)
 
     @field_validator("transit_windows")

@@ -8,6 +8,7 @@ import numpy as np
 
 from smarttrace.assets import resolve
 from smarttrace.config import TrackerConfig
+from smarttrace.errors import ConfigError
 from tasks.detections import Detections
 
 # name -> (boxmot class name, needs ReID weights)
@@ -26,8 +27,19 @@ class Tracker(Protocol):
     def update(self, dets: np.ndarray, img: np.ndarray) -> np.ndarray: ...
 
 
-def build_tracker(config: TrackerConfig, frame_rate: float) -> Tracker:
-    """Build a boxmot tracker. `frame_rate` is the rate of frames it is fed (after stride)."""
+def tracker_config_for(config: TrackerConfig, overrides: dict[str, Any]) -> TrackerConfig:
+    """``config`` with one camera's ``tracker_params`` merged over its params (the camera wins)."""
+    if not overrides:
+        return config
+    return config.model_copy(update={"params": {**config.params, **overrides}})
+
+
+def build_tracker(config: TrackerConfig, frame_rate: float, owner: str = "tracker") -> Tracker:
+    """Build a boxmot tracker. `frame_rate` is the rate of frames it is fed (after stride).
+
+    A parameter the tracker does not take raises ``ConfigError`` naming ``owner`` (e.g. the camera)
+    and the parameter, before any frame is decoded.
+    """
     import boxmot
 
     if config.name not in TRACKERS:
@@ -38,7 +50,10 @@ def build_tracker(config: TrackerConfig, frame_rate: float) -> Tracker:
         params.setdefault("reid_weights", resolve(config.reid_weights))
         params.setdefault("device", "cpu")
         params.setdefault("half", False)
-    return getattr(boxmot, class_name)(**params)
+    try:
+        return getattr(boxmot, class_name)(**params)
+    except TypeError as exc:
+        raise ConfigError(f"{owner}: bad parameter for tracker '{config.name}' ({class_name}): {exc}") from exc
 
 
 def update_tracker(tracker: Tracker, detections: Detections, frame: np.ndarray) -> Detections:

@@ -23,7 +23,7 @@ from tasks.detections import Detections
 from tasks.embed_reid import ReidEmbedder
 from tasks.link_tracklets import LinkParams, TrackletEnds, link_tracklets
 from tasks.postprocess_tracks import drop_short_tracks, drop_small_boxes, interpolate_gaps
-from tasks.track import build_tracker, update_tracker
+from tasks.track import build_tracker, tracker_config_for, update_tracker
 from tasks.video import CameraDecode, iter_camera_frames
 
 log = logging.getLogger("smarttrace.track")
@@ -137,7 +137,8 @@ def track_camera(
     """Track the people of one camera over all its video files (in order, one timeline)."""
     detector = detector or PersonDetector(detector_config)
     stride = detector_config.stride
-    tracker = build_tracker(tracker_config, frame_rate=camera.fps / stride)
+    tracker_config = tracker_config_for(tracker_config, camera.tracker_params)
+    tracker = build_tracker(tracker_config, frame_rate=camera.fps / stride, owner=f"camera {camera.id}")
     run = TrackingRun(table=pa.table({}))
     rows: list[dict] = []
     sampler = CropSampler(postprocess.link_crops_per_track, postprocess.link_min_crop_height)

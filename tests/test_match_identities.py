@@ -389,6 +389,8 @@ def test_transit_allowed_restricts_only_windowed_camera_pairs():
     assert (allowed == allowed.T).all()
     assert allowed[1:5, 1:5].all()  # b with b is not a camera pair with a window
     assert _transit_allowed(persons, {}).all()
+    # b -> a travel (b left at 80 s, a entered at 100 s) is not covered by the a->b window.
+    assert not _transit_allowed(_spans(("a", 100, 110), ("b", 60, 80)), {"a->b": (10.0, 60.0)})[0, 1]
     # With a b->a window as well, leaving b at 50 s and entering a at 70 s is allowed.
     reverse = _transit_allowed(_spans(("b", 0, 50), ("a", 70, 80)), {"a->b": (10.0, 60.0), "b->a": (10.0, 60.0)})
     assert reverse.all()
@@ -458,6 +460,15 @@ def test_cross_camera_transit_window(b_start, joined):
     table = _table(_seen("a", 1, _look(), 0, 100), _seen("b", 1, _look(), b_start, b_start + 20))
     ids = match_cross_camera(table, MatchConfig(transit_windows={"a->b": (10.0, 60.0)}))
     assert _partition(ids) == (_parts((0, 1)) if joined else _parts((0,), (1,)))
+
+
+def test_cross_camera_transit_window_is_directed():
+    # Left b at 80 s, entered a at 100 s: 20 s is inside the window, but for b -> a, which has none.
+    table = _table(_seen("a", 1, _look(), 100, 110), _seen("b", 1, _look(), 60, 80))
+    ids = match_cross_camera(table, MatchConfig(transit_windows={"a->b": (10.0, 60.0)}))
+    assert _partition(ids) == _parts((0,), (1,))
+    both_ways = MatchConfig(transit_windows={"a->b": (10.0, 60.0), "b->a": (10.0, 60.0)})
+    assert _partition(match_cross_camera(table, both_ways)) == _parts((0, 1))
 
 
 def test_cross_camera_camera_pair_without_window_is_free():

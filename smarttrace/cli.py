@@ -80,6 +80,8 @@ def _cmd_evaluate_reid(args: argparse.Namespace) -> int:
     video = next((p for p in sorted(sequence.iterdir()) if p.suffix.lower() in (".avi", ".mp4")), None)
     if video is None:
         raise SmartTraceError(f"{sequence}: no video file")
+    if args.queries == "re-entry" and not args.persons:
+        raise SmartTraceError("--queries re-entry needs --persons (which ground-truth ids are one person)")
     persons = _person_map(args.persons) if args.persons else None
     protocol = build_reid_protocol(
         video, sequence / "gt" / "gt.txt", args.fps, persons=persons, queries_by=args.queries

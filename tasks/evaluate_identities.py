@@ -8,6 +8,9 @@ scenes is an error). Every report names its scenario a proxy.
 
 Ground-truth identities are namespaced by scene: (scene, gt id). Cameras of one scene share
 its ids. Global IDF1 is IDF1 over all cameras' frames concatenated, predicted ids = global ids.
+MOT ground truth labels tracks: a person re-entering the view gets a new id. Relabel such a
+scene's GT with a person map first (tasks/person_map.py), or correct re-entry joins count as
+false merges.
 """
 
 from __future__ import annotations

@@ -132,13 +132,21 @@ class ReidProtocol:
     settings: dict = field(default_factory=dict)
     protocol: str = PROTOCOL
     # Person-map support (None = identity is the GT track id). ``tracks``: GT track id per crop;
-    # ``query_identity``: query key -> identity it must find (keys are track ids for ``re-entry``);
-    # ``ignore_own_track``: gallery entries of the query's own track are left out of its ranking.
+    # ``query_identity``: query key -> identity it must find (keys are track ids for ``re-entry``).
     tracks: np.ndarray | None = None
     query_identity: dict[int, int] | None = None
-    ignore_own_track: bool = False
     queries_by: str = "first-appearance"
     gallery_tracklet_tracks: np.ndarray | None = None
+
+    @property
+    def ignore_own_track(self) -> bool:
+        """Re-entry queries leave the gallery entries of their own visit (GT track) out of their ranking."""
+        return self.queries_by == "re-entry"
+
+    @property
+    def identities(self) -> str:
+        """What an identity is in this protocol: a GT track, or a person of a person map."""
+        return "gt tracks" if self.tracks is None else "persons (person map)"
 
     def identity_of_query(self, key: int) -> int:
         """The identity a query must re-find (its person; for track-keyed queries, the track's person)."""
@@ -264,8 +272,6 @@ def build_reid_protocol(
         "max_gap_s": max_gap_s,
         "max_frames": max_frames,
         "skip_ignored": skip_ignored,
-        "identities": "gt tracks" if persons is None else "persons (person map)",
-        "queries_by": queries_by,
     }
     # MOTChallenge layout <sequence>/gt/gt.txt names the sequence; else the video file does.
     sequence = gt_path.parent.parent.name if gt_path.parent.name == "gt" else video.stem
@@ -286,7 +292,6 @@ def build_reid_protocol(
         settings=settings,
         tracks=None if persons is None else tracks_a,
         query_identity=None if queries_by == "first-appearance" else split.query_identity,
-        ignore_own_track=queries_by == "re-entry",
         queries_by=queries_by,
         gallery_tracklet_tracks=np.asarray(split.tracklet_tracks, np.int64),
     )
@@ -497,7 +502,7 @@ def evaluate_reid(
         mode=mode,
         options=options,
         queries_by=protocol.queries_by,
-        identities="gt tracks" if protocol.tracks is None else "persons (person map)",
+        identities=protocol.identities,
     )
 
 

@@ -26,27 +26,31 @@ def test_evaluate_tracking_json_has_the_promised_keys_and_published_mota(capsys)
     assert abs(scores["mota"] - 0.526462) < 1e-3  # motmetrics' published value for this pair
 
 
-def _write_run(root: Path) -> None:
-    frames = [0, 1, 2]
+def _write_run(root: Path, frames_of: dict[int, list[int]]) -> None:
+    """Run folder with camera "cam": tracks (track id -> its frames, all on one box), both tracks one
+    person (1) and one global id (42)."""
+    rows = [(track, f) for track, frames in frames_of.items() for f in frames]
+    frames = [f for _, f in rows]
     tracks = pd.DataFrame(
         {
-            "camera_id": "cam", "frame_index": frames * 2, "time_s": [f / 7 for f in frames] * 2,
-            "timestamp": pd.to_datetime([f * 1000 // 7 for f in frames] * 2, unit="ms", utc=True),
-            "track_id": [5] * 3 + [9] * 3, "x1": 10.0, "y1": 20.0, "x2": 40.0, "y2": 100.0,
-            "confidence": 0.9, "interpolated": False, "keypoints": [np.zeros(51, np.float32)] * 6,
+            "camera_id": "cam", "frame_index": frames, "time_s": [f / 7 for f in frames],
+            "timestamp": pd.to_datetime([f * 1000 // 7 for f in frames], unit="ms", utc=True),
+            "track_id": [track for track, _ in rows], "x1": 10.0, "y1": 20.0, "x2": 40.0, "y2": 100.0,
+            "confidence": 0.9, "interpolated": False, "keypoints": [np.zeros(51, np.float32)] * len(rows),
         }
     )
     write_artifact(pa.Table.from_pandas(tracks, schema=TRACKS_SCHEMA, preserve_index=False),
                    root / "tracks" / "cam.parquet", "tracks")
     stamp = pd.Timestamp("2020-01-01", tz="UTC")
-    identities = pd.DataFrame({"camera_id": "cam", "tracklet_id": [5, 9], "person_id": [1, 1], "global_id": [42, 42],
-                               "start_timestamp": stamp, "end_timestamp": stamp})
+    ids = list(frames_of)
+    identities = pd.DataFrame({"camera_id": "cam", "tracklet_id": ids, "person_id": [1] * len(ids),
+                               "global_id": [42] * len(ids), "start_timestamp": stamp, "end_timestamp": stamp})
     write_artifact(pa.Table.from_pandas(identities, schema=IDENTITIES_SCHEMA, preserve_index=False),
                    root / "identities.parquet", "identities")
 
 
 def test_export_mot_labels_rows_with_track_person_or_global_ids(tmp_path):
-    _write_run(tmp_path)
+    _write_run(tmp_path, {5: [0, 1, 2], 9: [0, 1, 2]})
     for ids, expected in (("track", {5, 9}), ("person", {1}), ("global", {42})):
         out = tmp_path / f"{ids}.txt"
         assert main(["export", "mot", str(tmp_path), "--camera", "cam", "--ids", ids, "-o", str(out)]) == 0
@@ -72,24 +76,9 @@ def test_user_errors_exit_2_with_one_clear_line(tmp_path, capsys):
 
 def _write_reentry_run(root: Path) -> Path:
     """One camera, one person seen twice (tracks 5 then 9, one global id); GT labels the visits 1 and 2."""
-    frames = list(range(24))
-    tracks = pd.DataFrame(
-        {
-            "camera_id": "cam", "frame_index": frames, "time_s": [f / 7 for f in frames],
-            "timestamp": pd.to_datetime([f * 1000 // 7 for f in frames], unit="ms", utc=True),
-            "track_id": [5] * 12 + [9] * 12, "x1": 10.0, "y1": 20.0, "x2": 40.0, "y2": 100.0,
-            "confidence": 0.9, "interpolated": False, "keypoints": [np.zeros(51, np.float32)] * 24,
-        }
-    )
-    write_artifact(pa.Table.from_pandas(tracks, schema=TRACKS_SCHEMA, preserve_index=False),
-                   root / "tracks" / "cam.parquet", "tracks")
-    stamp = pd.Timestamp("2020-01-01", tz="UTC")
-    identities = pd.DataFrame({"camera_id": "cam", "tracklet_id": [5, 9], "person_id": [1, 1], "global_id": [42, 42],
-                               "start_timestamp": stamp, "end_timestamp": stamp})
-    write_artifact(pa.Table.from_pandas(identities, schema=IDENTITIES_SCHEMA, preserve_index=False),
-                   root / "identities.parquet", "identities")
+    _write_run(root, {5: list(range(12)), 9: list(range(12, 24))})
     gt = root / "gt.txt"
-    gt.write_text("".join(f"{f + 1},{1 if f < 12 else 2},10,20,30,80,1,-1,-1,-1\n" for f in frames))
+    gt.write_text("".join(f"{f + 1},{1 if f < 12 else 2},10,20,30,80,1,-1,-1,-1\n" for f in range(24)))
     return gt
 
 

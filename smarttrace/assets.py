@@ -12,11 +12,17 @@ supply-chain risk anyway. Every asset is looked up, in order, at
 
 and every file found is checked against its sha256 before use, so a truncated or swapped
 file is a clear error instead of silently different results.
+
+A model the user trains (the PETA attribute model: no public URL exists, its licence forbids
+redistribution) is registered with no URL and no hash: its sha256 lives in the manifest written
+beside it (`<stem>.manifest.json`), the file is checked against that, and a missing file is an
+error that names the command that produces it (`Asset.produced_by`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -40,6 +46,7 @@ class Asset:
     kind: str  # "model" or "data"
     relpath: str = ""  # path below the data folder, for data assets
     licence: str = ""
+    produced_by: str = ""  # command that creates the file locally, for assets with no public URL
 
 
 ASSETS: dict[str, Asset] = {
@@ -68,6 +75,15 @@ ASSETS: dict[str, Asset] = {
             "c0ff09177a21417a19bc73bbf5af4eb5d2b097c2074ed35e67819ee6cd93612c",
             "model",
             licence="MIT (Market-1501 research terms)",
+        ),
+        Asset(
+            "peta_attributes_osnet_x0_25",
+            "peta_attributes_osnet_x0_25.pt",
+            "",  # trained locally from PETA; never published (PETA is research-only)
+            "",  # user-trained: the sha256 is in the manifest beside the file
+            "model",
+            licence="PETA research use only, no commercial use; cite Deng et al. ACM MM 2014",
+            produced_by="smarttrace train attributes --peta DIR",
         ),
         Asset(
             "vtest",
@@ -135,8 +151,34 @@ def _candidates(asset: Asset) -> list[Path]:
     return places
 
 
+def manifest_path(path: Path) -> Path:
+    """Where a locally produced file's manifest lives: `model.pt` -> `model.manifest.json`."""
+    return path.with_name(path.stem + ".manifest.json")
+
+
+def verify_against_manifest(path: Path, name: str = "") -> Path:
+    """Return `path` if its sha256 equals the one in its manifest, else raise an error naming both files."""
+    manifest = manifest_path(path)
+    label = f"model '{name}': " if name else ""
+    try:
+        expected = json.loads(manifest.read_text())["sha256"]
+    except FileNotFoundError:
+        raise AssetError(f"{label}{path} has no manifest {manifest}; its origin cannot be checked: retrain") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise AssetError(f"{label}{manifest} is not a readable manifest with a sha256 ({exc})") from exc
+    actual = sha256_of(path)
+    if actual != expected:
+        raise AssetError(
+            f"{label}{path} is corrupt or a different file (sha256 {actual[:12]}…, its manifest {manifest} "
+            f"says {str(expected)[:12]}…). Retrain it or restore the pair"
+        )
+    return path
+
+
 def verify(path: Path, asset: Asset) -> Path:
-    """Return `path` if its sha256 matches the registry, else raise an error naming the file."""
+    """Return `path` if its sha256 matches the registry (or its manifest), else raise an error naming the file."""
+    if not asset.sha256:
+        return verify_against_manifest(path, asset.name)
     actual = sha256_of(path)
     if actual != asset.sha256:
         raise AssetError(
@@ -189,6 +231,12 @@ def resolve(name_or_path: str | os.PathLike[str], allow_download: bool = True) -
     for candidate in _candidates(asset):
         if candidate.is_file():
             return verify(candidate, asset)
+    if not asset.url:
+        raise AssetError(
+            f"{asset.kind} '{asset.name}' ({asset.filename}) not found in "
+            + ", ".join(str(p) for p in _candidates(asset))
+            + f"; it has no public download: create it with `{asset.produced_by}` (writes it to the cache)"
+        )
     if not allow_download:
         raise AssetError(
             f"{asset.kind} '{asset.name}' ({asset.filename}) not found in "

@@ -307,6 +307,10 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--port", type=int, default=8501)
     dashboard.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
     dashboard.set_defaults(func=_cmd_dashboard)
+
+    from smarttrace.cli_train import register as register_train
+
+    register_train(sub)
     return parser
 
 

@@ -1,0 +1,186 @@
+"""Attribute benchmark: PETA test-split mA / instance F1, cross-domain VIPeR/PRID/GRID, cost vs ReID.
+
+    python benchmarks/attributes.py [--peta DIR] [--weights FILE] [--train] [--cross-domain-images N]
+
+1. The model: `AttributeModel.load(--weights)` (default: by name, from the model folder or the
+   cache where `smarttrace train attributes` writes it); `--train` trains it first with the
+   default settings (minutes on 2 cores).
+2. PETA test split: the held-out people of the subsets the model was trained on (3DPeS, MIT,
+   TownCentre, i-LID), read from the split file named in the model's manifest, with the same
+   per-person image cap as training. Every image goes through `AttributeModel.__call__` exactly as
+   the product calls it. Headline `peta_mA` = label-based mA over the standard PETA35 attributes at
+   threshold 0.5; `peta_mA_all` over every attribute of the model; instance accuracy / precision /
+   recall / F1 over every attribute. A per-attribute table goes to stderr.
+3. Cross-domain: VIPeR, PRID and GRID were never trained on (they are the ReID test sets), so
+   their figures measure transfer to unseen cameras: `--cross-domain-images` seeded-random images
+   per subset (0 = all).
+4. Cost: `attr_crops_per_s` = crops/s of the attribute model on a batch of real test crops, and
+   `attr_cost_ratio` = its time / the OSNet ReID embedder's time on the same crops in the same run
+   (the issue's budget: attributes add at most 10% to the embed stage).
+5. Text-to-person retrieval (`text_map`, ...) comes from `benchmarks/attributes_text.py` when that
+   module exists: `text_retrieval(probabilities=..., labels=..., names=..., crops=..., persons=...)`
+   on the test split, returning a dict merged into the result.
+Ends with ONE JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from smarttrace.assets import cache_dir, data_dir, manifest_path  # noqa: E402
+from tasks import attribute_metrics as metrics  # noqa: E402
+from tasks.attribute_model import DEFAULT_ATTRIBUTE_WEIGHTS, AttributeModel  # noqa: E402
+from tasks.peta import CROSS_DOMAIN_SUBSETS, PetaRecord, load_peta, read_split  # noqa: E402
+from tasks.train_attributes import TrainConfig, evaluate, read_image, select_images, train_attributes  # noqa: E402
+
+log = logging.getLogger("bench.attributes")
+THROUGHPUT_CROPS = 256  # crops timed per model; a batch of 64 like the embed stage
+
+
+def load_crops(records: list[PetaRecord]) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
+    """Decoded BGR crops, their label matrix and persons; unreadable images are left out (logged)."""
+    crops, labels, persons = [], [], []
+    for record in records:
+        image = read_image(record.path)
+        if image is None:
+            log.warning("%s: unreadable, left out", record.path)
+            continue
+        crops.append(image)
+        labels.append(record.labels)
+        persons.append(record.person)
+    return crops, np.stack(labels), persons
+
+
+def held_out_records(model: AttributeModel, peta: Path) -> tuple[list[PetaRecord], dict]:
+    """Test records of the model's own split file (same subsets and per-person cap as its training)."""
+    manifest = json.loads(manifest_path(model.weights_path).read_text())
+    split = read_split(model.weights_path.with_name(manifest["split"]["file"]))
+    data = select_images(load_peta(peta, manifest["data"]["subsets"]), manifest["data"]["max_images_per_person"])
+    return [r for r in data.records if split.get(r.person) == "test"], manifest
+
+
+def cross_domain_records(peta: Path, per_subset: int, seed: int) -> dict[str, list[PetaRecord]]:
+    """Seeded-random images of each cross-domain subset present (all when per_subset is 0)."""
+    out = {}
+    for subset in CROSS_DOMAIN_SUBSETS:
+        if not (peta / subset / "archive").is_dir():
+            continue
+        records = load_peta(peta, [subset]).records
+        if per_subset and len(records) > per_subset:
+            picks = np.random.default_rng(seed).choice(len(records), per_subset, replace=False)
+            records = [records[i] for i in sorted(picks)]
+        out[subset] = records
+    return out
+
+
+def throughput(model: AttributeModel, crops: list[np.ndarray]) -> dict[str, float]:
+    """Attribute and ReID crops/s on the same crops, same run, batch 64 each (one warm-up batch first)."""
+    from tasks.embed_reid import ReidEmbedder
+
+    reid = ReidEmbedder(batch_size=64)
+    sample = (crops * (THROUGHPUT_CROPS // max(len(crops), 1) + 1))[:THROUGHPUT_CROPS]
+    timings = {}
+    for name, run in (("attr", model), ("reid", reid)):
+        run(sample[:64])
+        started = time.perf_counter()
+        run(sample)
+        timings[name] = time.perf_counter() - started
+    return {
+        "attr_crops_per_s": len(sample) / timings["attr"],
+        "reid_crops_per_s": len(sample) / timings["reid"],
+        "attr_cost_ratio": timings["attr"] / timings["reid"],
+    }
+
+
+def print_table(names: tuple[str, ...], labels: np.ndarray, probabilities: np.ndarray) -> None:
+    """Per-attribute markdown table on stderr (stdout carries only the JSON line)."""
+    rows = metrics.per_attribute_table(names, labels, probabilities)
+    print("| attribute | positives | TPR | TNR | mA |\n| --- | ---: | ---: | ---: | ---: |", file=sys.stderr)
+    for row in rows:
+        print(f"| {row['attribute']} | {row['positives']} | {row['tpr']:.3f} | {row['tnr']:.3f} | {row['mA']:.3f} |",
+              file=sys.stderr)  # fmt: skip
+
+
+def text_section(**inputs: object) -> dict:
+    """H2's text-to-person retrieval figures, when `benchmarks/attributes_text.py` is there."""
+    try:
+        module = importlib.import_module("benchmarks.attributes_text")
+    except ImportError as exc:
+        log.info("no text retrieval section (%s)", exc)
+        return {}
+    return dict(module.text_retrieval(**inputs))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--peta", type=Path, default=data_dir() / "PETA")
+    parser.add_argument("--weights", default=DEFAULT_ATTRIBUTE_WEIGHTS, help="path or registered name")
+    parser.add_argument("--train", action="store_true", help="train the model first (default settings)")
+    parser.add_argument("--cross-domain-images", type=int, default=300, help="per subset; 0 = all")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    models = REPO.parent / "shared" / "models"
+    if models.is_dir():
+        os.environ.setdefault("SMARTTRACE_MODEL_DIR", str(models))
+    if args.train:
+        bare_name = Path(args.weights).name == args.weights  # a name trains into the cache, a path into that path
+        out = cache_dir() / DEFAULT_ATTRIBUTE_WEIGHTS if bare_name else Path(args.weights)
+        train_attributes(TrainConfig(peta=args.peta, out=out, seed=args.seed))
+    model = AttributeModel.load(args.weights)
+    records, manifest = held_out_records(model, args.peta)
+    crops, labels_test, persons = load_crops(records)
+    started = time.perf_counter()
+    probs_test = model(crops)
+    log.info("test split: %d images of %d people in %.0f s", len(crops), len(set(persons)),
+             time.perf_counter() - started)  # fmt: skip
+    scores = evaluate(labels_test, probs_test, model.names)
+    print_table(model.names, labels_test, probs_test)
+    result: dict[str, object] = {
+        "model": model.weights_path.name,
+        "sha256": model.sha256[:12],
+        "split": f"person-disjoint seed {manifest['split']['seed']} {manifest['split']['fractions']}, "
+        f"subsets {'+'.join(manifest['data']['subsets'])}, <= {manifest['data']['max_images_per_person']} img/person",
+        "peta_test_images": len(crops),
+        "peta_test_people": len(set(persons)),
+        "peta_mA": scores["mA"],
+        "peta_mA_all": scores["mA_all"],
+        "peta_accuracy": scores["accuracy"],
+        "peta_precision": scores["precision"],
+        "peta_recall": scores["recall"],
+        "peta_f1": scores["f1"],
+        "peta_ece": metrics.expected_calibration_error(labels_test, probs_test),
+        "peta_ece_calibrated": metrics.expected_calibration_error(labels_test, model(crops, calibrated=True)),
+    }
+    cross_labels, cross_probs = [], []
+    for subset, subset_records in cross_domain_records(args.peta, args.cross_domain_images, args.seed).items():
+        sub_crops, sub_labels, _ = load_crops(subset_records)
+        sub_probs = model(sub_crops)
+        sub_scores = evaluate(sub_labels, sub_probs, model.names)
+        result[f"xd_{subset}_mA"] = sub_scores["mA"]
+        result[f"xd_{subset}_f1"] = sub_scores["f1"]
+        cross_labels.append(sub_labels)
+        cross_probs.append(sub_probs)
+    if cross_labels:
+        pooled = evaluate(np.concatenate(cross_labels), np.concatenate(cross_probs), model.names)
+        result["xd_mA"], result["xd_f1"], result["xd_images"] = pooled["mA"], pooled["f1"], pooled["images"]
+    result |= throughput(model, crops)
+    result |= text_section(probabilities=probs_test, labels=labels_test, names=model.names, crops=crops,
+                           persons=persons)  # fmt: skip
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

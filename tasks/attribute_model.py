@@ -1,0 +1,207 @@
+"""Pedestrian attribute model: OSNet x0.25 (MSMT17 ReID weights) with a region-aware multi-label head.
+
+Why this shape:
+- The trunk (conv1-conv3) is the MSMT17 ReID network, frozen: it is the expensive part on a CPU
+  (~85% of the forward pass), so training caches its output once and only the top (conv4, conv5,
+  fc) and the head learn; that is what makes training take minutes on 2 cores.
+- Region-aware head: the last feature map is pooled over the whole person and over
+  `STRIPES` horizontal bands; a fixed mask lets each attribute read only the bands where it lives
+  (hair: head band; upper-body garment and colour: the upper bands; lower body: the lower bands;
+  footwear: the bottom band) besides the global feature. So "red upper body" is read from the
+  torso, not from red trousers.
+- Trained with weighted BCE (DeepMAR-style weights exp(1-p) / exp(p) for positives / negatives,
+  p = the positive ratio): that is the loss the PETA mA figures assume. Those probabilities sit
+  above the true frequency for rare attributes; `calibrated=True` removes the weighting's prior
+  shift (the logit offset log(w+/w-) = 1 - 2p) for scores that should read as frequencies.
+
+The weights carry PETA's terms: research use only, no commercial use; cite Deng et al. ACM MM 2014.
+The model is trained only on PETA's 3DPeS, MIT, TownCentre and i-LID subsets, never on VIPeR,
+PRID or GRID (the cross-camera ReID test sets), see `tasks/peta.py`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from smarttrace.assets import resolve, sha256_of, verify_against_manifest
+from smarttrace.errors import AssetError
+from tasks.attribute_vocab import ATTRIBUTE_NAMES
+
+log = logging.getLogger("smarttrace.attributes")
+
+DEFAULT_ATTRIBUTE_WEIGHTS = "peta_attributes_osnet_x0_25.pt"
+ARCHITECTURE = "osnet_x0_25"
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+STRIPES = 4  # horizontal bands of the feature map: head, upper torso, hips/thighs, legs/feet
+TOP_CHANNELS = 128  # conv5 channels of OSNet x0.25
+FC_DIM = 512  # OSNet's pretrained embedding layer
+FORMAT_VERSION = 1
+
+# Which bands (0 = top of the image) an attribute may read, by its PETA name prefix; the global
+# feature is always read. Prefixes not listed (personal, carrying, accessory) read every band.
+REGION_BANDS = {
+    "hair": (0,),
+    "upperBody": (0, 1, 2),
+    "lowerBody": (2, 3),
+    "footwear": (3,),
+}
+
+
+def region_mask(names: Sequence[str], stripes: int = STRIPES) -> torch.Tensor:
+    """(n_attributes, FC_DIM + stripes * TOP_CHANNELS) 0/1 mask of the features each attribute reads."""
+    mask = torch.zeros(len(names), FC_DIM + stripes * TOP_CHANNELS)
+    mask[:, :FC_DIM] = 1
+    for i, name in enumerate(names):
+        bands = next((b for prefix, b in REGION_BANDS.items() if name.startswith(prefix)), tuple(range(stripes)))
+        for band in bands:
+            mask[i, FC_DIM + band * TOP_CHANNELS : FC_DIM + (band + 1) * TOP_CHANNELS] = 1
+    return mask
+
+
+def _osnet() -> nn.Module:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from torchreid.reid.models import build_model
+
+        return build_model(ARCHITECTURE, num_classes=1, pretrained=False)
+
+
+class AttributeNet(nn.Module):
+    """Frozen OSNet trunk -> trainable top (conv4, conv5, fc) -> region-pooled linear head (logits)."""
+
+    def __init__(self, n_attributes: int, mask: torch.Tensor | None = None, dropout: float = 0.2) -> None:
+        super().__init__()
+        osnet = _osnet()
+        self.trunk = nn.Sequential(osnet.conv1, osnet.maxpool, osnet.conv2, osnet.conv3)
+        self.top = nn.Sequential(osnet.conv4, osnet.conv5)
+        self.fc = osnet.fc
+        self.dropout = nn.Dropout(dropout)
+        n_features = FC_DIM + STRIPES * TOP_CHANNELS
+        self.classifier = nn.Linear(n_features, n_attributes)
+        self.register_buffer("mask", mask if mask is not None else torch.ones(n_attributes, n_features))
+        # Prior shift of the weighted loss per attribute, subtracted for calibrated probabilities.
+        self.register_buffer("logit_offset", torch.zeros(n_attributes))
+
+    def load_reid_weights(self, path: Path) -> None:
+        """Initialise trunk, top and fc from a torchreid OSNet checkpoint (the MSMT17 ReID model)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from torchreid.reid.utils import load_pretrained_weights
+        osnet = _osnet()
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                load_pretrained_weights(osnet, str(path))
+        except Exception as exc:
+            raise AssetError(f"OSNet weights {path} could not be loaded: {exc}") from exc
+        self.trunk.load_state_dict(nn.Sequential(osnet.conv1, osnet.maxpool, osnet.conv2, osnet.conv3).state_dict())
+        self.top.load_state_dict(nn.Sequential(osnet.conv4, osnet.conv5).state_dict())
+        self.fc.load_state_dict(osnet.fc.state_dict())
+
+    def features(self, trunk_maps: torch.Tensor) -> torch.Tensor:
+        """(n, FC_DIM + STRIPES * TOP_CHANNELS): global embedding, then the bands' mean features."""
+        maps = self.top(trunk_maps)
+        embedding = self.fc(maps.mean((2, 3)))
+        bands = F.adaptive_avg_pool2d(maps, (STRIPES, 1)).flatten(2)  # (n, channels, stripes)
+        return torch.cat([embedding, bands.transpose(1, 2).flatten(1)], 1)
+
+    def head(self, trunk_maps: torch.Tensor) -> torch.Tensor:
+        """Logits from the trunk's output (what training runs on, from cached trunk maps)."""
+        return F.linear(self.dropout(self.features(trunk_maps)), self.classifier.weight * self.mask,
+                        self.classifier.bias)  # fmt: skip
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.trunk(images))
+
+
+def preprocess(crops: Sequence[np.ndarray], input_hw: tuple[int, int]) -> torch.Tensor:
+    """BGR uint8 crops of any size -> normalised (n, 3, H, W) float tensor, as the ReID embedder does."""
+    batch = np.stack(
+        [cv2.resize(c, (input_hw[1], input_hw[0]), interpolation=cv2.INTER_LINEAR)[:, :, ::-1] for c in crops]
+    ).astype(np.float32)
+    batch = (batch / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+    return torch.from_numpy(batch.transpose(0, 3, 1, 2).copy())
+
+
+class AttributeModel:
+    """Trained attribute model: BGR crops in, (n, len(names)) float32 probabilities in [0, 1] out."""
+
+    def __init__(
+        self, net: AttributeNet, names: Sequence[str], input_hw: tuple[int, int],
+        weights_path: Path | None = None, sha256: str = "", batch_size: int = 64,
+    ) -> None:  # fmt: skip
+        self.net = net.eval()
+        self.names: tuple[str, ...] = tuple(names)
+        self.input_hw = (int(input_hw[0]), int(input_hw[1]))
+        self.weights_path = weights_path
+        self.sha256 = sha256
+        self.batch_size = batch_size
+
+    @classmethod
+    def load(cls, path_or_name: str | Path = DEFAULT_ATTRIBUTE_WEIGHTS, batch_size: int = 64) -> AttributeModel:
+        """Resolve (explicit path, then SMARTTRACE_MODEL_DIR, then the cache), check the manifest's sha256, load.
+
+        Raises AssetError when the file is absent, telling the user how to train it; the pipeline
+        catches that and falls back to its colour rules.
+        """
+        explicit = Path(path_or_name).expanduser()
+        if explicit.is_file():
+            weights = verify_against_manifest(explicit)
+        else:
+            weights = resolve(path_or_name, allow_download=False)
+        try:
+            checkpoint = torch.load(weights, map_location="cpu", weights_only=True)
+            names = tuple(checkpoint["names"])
+            net = AttributeNet(len(names))
+            net.load_state_dict(checkpoint["state_dict"])
+            input_hw = tuple(checkpoint["input_hw"])
+        except (OSError, RuntimeError, KeyError, TypeError, ValueError) as exc:
+            raise AssetError(f"attribute model {weights} could not be loaded: {exc}") from exc
+        return cls(net, names, input_hw, weights, sha256_of(weights), batch_size)
+
+    def checkpoint(self) -> dict:
+        """What `load` reads back (tensors, strings and numbers only: loads with weights_only=True)."""
+        return {
+            "format_version": FORMAT_VERSION,
+            "architecture": ARCHITECTURE,
+            "names": list(self.names),
+            "input_hw": list(self.input_hw),
+            "stripes": STRIPES,
+            "state_dict": self.net.state_dict(),
+        }
+
+    @torch.inference_mode()
+    def logits(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """Raw (weighted-loss) logits, (n, len(names)) float32."""
+        out = [np.zeros((0, len(self.names)), np.float32)]
+        for start in range(0, len(crops), self.batch_size):
+            out.append(self.net(preprocess(crops[start : start + self.batch_size], self.input_hw)).numpy())
+        return np.concatenate(out).astype(np.float32)
+
+    def __call__(self, crops: Sequence[np.ndarray], calibrated: bool = False) -> np.ndarray:
+        """Probabilities per crop and attribute; empty input gives (0, len(names)).
+
+        Default: the probabilities the PETA metrics are measured on (thresholded at 0.5 for mA).
+        `calibrated=True`: the weighted loss's prior shift removed, so a probability reads as
+        how often the attribute is present (better for multiplying into text-search scores).
+        """
+        logits = self.logits(crops)
+        if calibrated:
+            logits = logits - self.net.logit_offset.numpy()[None, :]
+        return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+
+
+def default_names() -> tuple[str, ...]:
+    """The vocabulary a new model is trained with."""
+    return ATTRIBUTE_NAMES

@@ -1,0 +1,386 @@
+"""Train the PETA attribute model on a CPU in minutes: `smarttrace train attributes` runs this.
+
+How it stays cheap on 2 cores: each training image goes once through the frozen OSNet trunk
+(conv1-conv3, ~85% of the compute) and its output is cached (in memory, and on disk under the
+cache folder keyed by the images, input size and trunk weights); the epochs then run only the
+top (conv4, conv5, fc) and the region-aware head, with flips applied to the cached feature maps.
+TownCentre holds ~31 near-identical video frames per person, so at most
+`max_images_per_person` evenly spaced images of a person are used, in every split.
+
+Data rule: only 3DPeS, MIT, TownCentre and i-LID are trained on (VIPeR, PRID and GRID are the
+cross-camera ReID test sets; see `tasks/peta.py`). The split is person-disjoint with a fixed seed
+and written beside the weights. Outputs, each published by rename: the weights, `<stem>.split.json`
+and `<stem>.manifest.json` (data, split, code, seed, settings, val/test metrics, sha256, licence).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from smarttrace.assets import cache_dir, manifest_path, resolve, sha256_of
+from smarttrace.lineage import code_version
+from tasks import attribute_metrics as metrics
+from tasks.attribute_model import DEFAULT_ATTRIBUTE_WEIGHTS, AttributeModel, AttributeNet, preprocess, region_mask
+from tasks.attribute_vocab import ATTRIBUTE_NAMES, PETA35
+from tasks.peta import (
+    CROSS_DOMAIN_SUBSETS,
+    DEFAULT_FRACTIONS,
+    PETA_LICENCE,
+    TRAIN_SUBSETS,
+    PetaData,
+    PetaError,
+    load_peta,
+    split_by_person,
+    write_split,
+)
+
+log = logging.getLogger("smarttrace.train_attributes")
+
+BACKBONE = "osnet_x0_25_msmt17.pt"
+ENCODE_BATCH = 64  # images per trunk forward pass while caching
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides the trained model; all of it goes into the manifest."""
+
+    peta: Path
+    out: Path = field(default_factory=lambda: cache_dir() / DEFAULT_ATTRIBUTE_WEIGHTS)
+    subsets: tuple[str, ...] = TRAIN_SUBSETS
+    epochs: int = 12
+    max_steps: int | None = None  # stop after this many optimiser steps (smoke tests)
+    seed: int = 0
+    input_hw: tuple[int, int] = (128, 64)  # PETA crops are ~128x64 px: larger only costs CPU
+    batch_size: int = 32
+    lr: float = 1e-3  # head; the fine-tuned top uses lr * TOP_LR_FACTOR
+    weight_decay: float = 5e-4
+    max_images_per_person: int = 8
+    fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
+    finetune_top: bool = True  # False: frozen backbone, head only (the ablation baseline)
+    weighted_loss: bool = True  # DeepMAR-style positive/negative weights
+    region_head: bool = True  # attributes read only their body region's bands (+ the global feature)
+    feature_cache: bool = True  # keep trunk outputs on disk for the next run on the same data
+    backbone: str = BACKBONE
+
+
+TOP_LR_FACTOR = 0.3
+
+
+@dataclass
+class Encoded:
+    """Cached trunk outputs of the images that decoded; `skipped` lists the ones that did not."""
+
+    maps: torch.Tensor  # (n_ok, C, h, w) float16
+    keep: np.ndarray  # (n_records,) bool: record decoded and is in `maps`, in order
+    skipped: list[str]
+
+
+def select_images(data: PetaData, max_per_person: int) -> PetaData:
+    """At most `max_per_person` evenly spaced images (file-name order) of each person."""
+    by_person: dict[str, list] = {}
+    for record in data.records:
+        by_person.setdefault(record.person, []).append(record)
+    kept = []
+    for records in by_person.values():
+        if max_per_person and len(records) > max_per_person:
+            picks = np.unique(np.linspace(0, len(records) - 1, max_per_person).round().astype(int))
+            records = [records[i] for i in picks]
+        kept.extend(records)
+    return PetaData(data.root, data.subsets, kept, data.ids_without_images, data.unknown_labels)
+
+
+def read_image(path: Path) -> np.ndarray | None:
+    """BGR image, or None when the file cannot be decoded (the caller skips and counts it)."""
+    try:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    except cv2.error:
+        return None
+    return image if image is not None and image.size else None
+
+
+def encode_trunk(net: AttributeNet, paths: Sequence[Path], input_hw: tuple[int, int], cache_key: str = "") -> Encoded:
+    """Run every image once through the frozen trunk; unreadable images are skipped and counted."""
+    cache_file = cache_dir() / "peta_trunk" / f"{cache_key}.npz" if cache_key else None
+    if cache_file is not None and cache_file.is_file():
+        with np.load(cache_file, allow_pickle=False) as stored:
+            log.info("trunk features of %d images from %s", len(paths), cache_file)
+            return Encoded(torch.from_numpy(stored["maps"]), stored["keep"], [str(s) for s in stored["skipped"]])
+    keep = np.zeros(len(paths), bool)
+    chunks: list[torch.Tensor] = []
+    skipped: list[str] = []
+    net.trunk.eval()
+    started = time.monotonic()
+    for start in range(0, len(paths), ENCODE_BATCH):
+        images = []
+        for i in range(start, min(start + ENCODE_BATCH, len(paths))):
+            image = read_image(paths[i])
+            if image is None:
+                log.warning("%s: unreadable image, skipped", paths[i])
+                skipped.append(str(paths[i]))
+            else:
+                keep[i] = True
+                images.append(image)
+        if images:
+            with torch.inference_mode():
+                chunks.append(net.trunk(preprocess(images, input_hw)).half())
+        done = min(start + ENCODE_BATCH, len(paths))
+        rate = done / max(time.monotonic() - started, 1e-6)
+        log.info("encoded %d/%d images (%.1f img/s, ETA %.0f s)", done, len(paths), rate, (len(paths) - done) / rate)
+    if not chunks:
+        raise PetaError(f"none of the {len(paths)} PETA images could be read (first: {paths[0] if paths else '-'})")
+    encoded = Encoded(torch.cat(chunks), keep, skipped)
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        part = cache_file.with_name(cache_file.name + ".part.npz")
+        np.savez(part, maps=encoded.maps.numpy(), keep=keep, skipped=np.array(skipped, dtype=str))
+        os.replace(part, cache_file)
+    return encoded
+
+
+def trunk_cache_key(paths: Sequence[Path], input_hw: tuple[int, int], backbone: Path) -> str:
+    """Content key of a trunk cache: image paths + sizes + mtimes, input size, trunk weights."""
+    digest = hashlib.sha256(json.dumps([list(input_hw), sha256_of(backbone)]).encode())
+    for path in paths:
+        stat = path.stat()
+        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:24]
+
+
+def loss_weights(labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """DeepMAR-style weights from the training positive ratio p: exp(1 - p) for positives, exp(p) for negatives."""
+    ratio = torch.from_numpy(labels.mean(0).astype(np.float32))
+    return torch.exp(1 - ratio), torch.exp(ratio)
+
+
+@torch.inference_mode()
+def predict_logits(net: AttributeNet, maps: torch.Tensor, batch: int = 256) -> np.ndarray:
+    """Eval-mode logits for cached trunk maps."""
+    net.eval()
+    out = [net.head(maps[i : i + batch].float()).numpy() for i in range(0, len(maps), batch)]
+    return np.concatenate(out) if out else np.zeros((0, net.classifier.out_features), np.float32)
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+
+
+def evaluate(labels: np.ndarray, probabilities: np.ndarray, names: Sequence[str] = ATTRIBUTE_NAMES) -> dict:
+    """Headline figures: mA over PETA35 and over all attributes, instance acc / prec / rec / F1 (all attributes)."""
+    columns = [list(names).index(n) for n in PETA35 if n in names]
+    scores = metrics.attribute_scores(labels, probabilities)
+    return {
+        "mA": metrics.mean_accuracy(labels[:, columns], metrics.binarize(probabilities[:, columns])),
+        "mA_all": scores.mA,
+        "accuracy": scores.accuracy,
+        "precision": scores.precision,
+        "recall": scores.recall,
+        "f1": scores.f1,
+        "images": scores.n_images,
+    }
+
+
+class _Progress:
+    """A tqdm bar on a terminal; otherwise a log line with counts, rate and ETA every ~5% of steps."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.started = total, 0, time.monotonic()
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="step", desc="train attributes")
+        self.every = max(1, total // 20)
+
+    def step(self, loss: float) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{loss:.3f}")
+        elif self.done % self.every == 0 or self.done == self.total:
+            elapsed = time.monotonic() - self.started
+            rate = self.done / max(elapsed, 1e-6)
+            log.info("step %d/%d  loss %.4f  %.2f steps/s  ETA %.0f s", self.done, self.total, loss, rate,
+                     (self.total - self.done) / rate)  # fmt: skip
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _fit(net: AttributeNet, config: TrainConfig, maps: torch.Tensor, labels: np.ndarray,
+         val_maps: torch.Tensor, val_labels: np.ndarray) -> tuple[list[dict], int]:  # fmt: skip
+    """Optimise top + head (or the head alone); keep the epoch with the best validation mA."""
+    generator = torch.Generator().manual_seed(config.seed)
+    w_pos, w_neg = loss_weights(labels) if config.weighted_loss else (torch.ones(labels.shape[1]),) * 2
+    target = torch.from_numpy(labels.astype(np.float32))
+    frozen_features = None
+    for p in list(net.top.parameters()) + list(net.fc.parameters()):
+        p.requires_grad_(config.finetune_top)
+    if not config.finetune_top:  # head only: the backbone's features (and their flips) never change
+        net.eval()
+        with torch.inference_mode():
+            frozen_features = torch.stack([
+                torch.cat([net.features(maps[i : i + 256].float()) for i in range(0, len(maps), 256)]),
+                torch.cat([net.features(maps[i : i + 256].float().flip(3)) for i in range(0, len(maps), 256)]),
+            ])  # fmt: skip
+    groups = [{"params": net.classifier.parameters(), "lr": config.lr}]
+    if config.finetune_top:
+        groups.append({"params": list(net.top.parameters()) + list(net.fc.parameters()),
+                       "lr": config.lr * TOP_LR_FACTOR})  # fmt: skip
+    optimiser = torch.optim.Adam(groups, weight_decay=config.weight_decay)
+    steps_per_epoch = max(1, math.ceil(len(maps) / config.batch_size))
+    total = config.epochs * steps_per_epoch
+    if config.max_steps is not None:
+        total = min(total, config.max_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: 0.5 * (1 + math.cos(math.pi * s / total)))
+    progress = _Progress(total)
+    history: list[dict] = []
+    best = (-1.0, copy.deepcopy(net.state_dict()), 0)
+    step = 0
+    for epoch in range(1, config.epochs + 1):
+        order = torch.randperm(len(maps), generator=generator)
+        losses = []
+        net.train(config.finetune_top)  # BatchNorm statistics adapt only when the top is fine-tuned
+        net.trunk.eval()
+        net.dropout.train()
+        for start in range(0, len(order), config.batch_size):
+            if step >= total:
+                break
+            index = order[start : start + config.batch_size]
+            flip = torch.rand(len(index), generator=generator) < 0.5
+            y = target[index]
+            if frozen_features is not None:
+                features = torch.where(flip[:, None], frozen_features[1][index], frozen_features[0][index])
+                logits = F.linear(net.dropout(features), net.classifier.weight * net.mask, net.classifier.bias)
+            else:
+                batch = maps[index].float()
+                batch = torch.where(flip[:, None, None, None], batch.flip(3), batch)
+                logits = net.head(batch)
+            weight = y * w_pos + (1 - y) * w_neg
+            loss = F.binary_cross_entropy_with_logits(logits, y, weight=weight)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            scheduler.step()
+            step += 1
+            losses.append(loss.item())
+            progress.step(losses[-1])
+        val = evaluate(val_labels, sigmoid(predict_logits(net, val_maps))) if len(val_maps) else {}
+        history.append({"epoch": epoch, "steps": step, "loss": float(np.mean(losses)) if losses else None, **val})
+        log.info("epoch %d: loss %.4f, val mA %.4f F1 %.4f", epoch, history[-1]["loss"] or 0,
+                 val.get("mA", float("nan")), val.get("f1", float("nan")))  # fmt: skip
+        if val.get("mA", 0.0) > best[0]:
+            best = (val["mA"], copy.deepcopy(net.state_dict()), epoch)
+        if step >= total:
+            break
+    progress.close()
+    net.load_state_dict(best[1])
+    return history, best[2] or len(history)
+
+
+def _write_atomic(path: Path, write) -> None:  # noqa: ANN001 - write(part_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(path.name + ".part")
+    write(part)
+    os.replace(part, path)
+
+
+def split_path(weights: Path) -> Path:
+    return weights.with_name(weights.stem + ".split.json")
+
+
+def train_attributes(config: TrainConfig) -> dict:
+    """Load PETA, split by person, train, evaluate val/test, write weights + split + manifest; returns the manifest."""
+    started = time.monotonic()
+    forbidden = sorted(set(config.subsets) & set(CROSS_DOMAIN_SUBSETS))
+    if forbidden:
+        raise PetaError(
+            f"subsets {', '.join(forbidden)} are cross-camera ReID test sets and must not be trained on "
+            f"(train on {', '.join(TRAIN_SUBSETS)})"
+        )
+    out = Path(config.out).expanduser()
+    torch.manual_seed(config.seed)
+    data = select_images(load_peta(config.peta, config.subsets), config.max_images_per_person)
+    assignment = split_by_person(data.records, config.seed, config.fractions)
+    write_split(split_path(out), assignment, config.seed, config.fractions)
+    backbone = resolve(config.backbone)
+    net = AttributeNet(len(ATTRIBUTE_NAMES), region_mask(ATTRIBUTE_NAMES) if config.region_head else None)
+    net.load_reid_weights(backbone)
+    paths = [r.path for r in data.records]
+    key = trunk_cache_key(paths, config.input_hw, backbone) if config.feature_cache else ""
+    encoded = encode_trunk(net, paths, config.input_hw, key)
+    kept = [r for r, ok in zip(data.records, encoded.keep, strict=True) if ok]
+    labels = np.stack([r.labels for r in kept])
+    sides = np.array([assignment[r.person] for r in kept])
+    maps = {side: encoded.maps[torch.from_numpy(np.flatnonzero(sides == side))] for side in ("train", "val", "test")}
+    ys = {side: labels[sides == side] for side in ("train", "val", "test")}
+    if len(maps["train"]) == 0:
+        raise PetaError(f"{config.peta}: no training images left after the split (subsets {config.subsets})")
+    log.info("training on %d images (%d val, %d test), %d skipped", len(maps["train"]), len(maps["val"]),
+             len(maps["test"]), len(encoded.skipped))  # fmt: skip
+    history, best_epoch = _fit(net, config, maps["train"], ys["train"], maps["val"], ys["val"])
+    if config.weighted_loss:
+        ratio = torch.from_numpy(ys["train"].mean(0).astype(np.float32))
+        net.logit_offset.copy_(1 - 2 * ratio)  # log(exp(1-p) / exp(p)): the weighted loss's prior shift
+    figures = {}
+    for side in ("val", "test"):
+        if len(maps[side]):
+            logits = predict_logits(net, maps[side])
+            raw, calibrated = sigmoid(logits), sigmoid(logits - net.logit_offset.numpy())
+            figures[side] = evaluate(ys[side], raw)
+            figures[side]["ece"] = metrics.expected_calibration_error(ys[side], raw)
+            figures[side]["brier"] = metrics.brier_score(ys[side], raw)
+            figures[side]["ece_calibrated"] = metrics.expected_calibration_error(ys[side], calibrated)
+            figures[side]["brier_calibrated"] = metrics.brier_score(ys[side], calibrated)
+    model = AttributeModel(net, ATTRIBUTE_NAMES, config.input_hw)
+    _write_atomic(out, lambda part: torch.save(model.checkpoint(), part))
+    sha = sha256_of(out)
+    counts = {s: int((sides == s).sum()) for s in ("train", "val", "test")}
+    manifest = {
+        "asset": "peta_attributes_osnet_x0_25",
+        "file": out.name,
+        "sha256": sha,
+        "names": list(ATTRIBUTE_NAMES),
+        "architecture": "osnet_x0_25 (frozen conv1-3 from MSMT17) + fine-tuned conv4/conv5/fc + region-aware head",
+        "backbone": {"file": backbone.name, "sha256": sha256_of(backbone)},
+        "data": {
+            "peta_root": str(Path(config.peta).resolve()),
+            "subsets": list(data.subsets),
+            "images_per_subset": data.image_counts(),
+            "people_per_subset": data.person_counts(),
+            "max_images_per_person": config.max_images_per_person,
+            "images_per_split": counts,
+            "skipped_unreadable": encoded.skipped,
+            "ids_without_images": data.ids_without_images,
+            "labels_outside_vocabulary": dict(data.unknown_labels),
+            "rule": "trained on 3DPeS, MIT, TownCentre, i-LID only (their train split); VIPeR, PRID and GRID "
+            "(cross-camera ReID test sets) are never trained on and serve as a cross-domain test set",
+        },
+        "split": {"file": split_path(out).name, "seed": config.seed, "fractions": list(config.fractions),
+                  "unit": "person"},  # fmt: skip
+        "settings": {**{k: v for k, v in asdict(config).items() if k not in ("peta", "out")},
+                     "best_epoch": best_epoch},  # fmt: skip
+        "metrics": {**figures, "history": history, "headline": "mA over PETA35 at threshold 0.5"},
+        "code": code_version(),
+        "training_seconds": round(time.monotonic() - started, 1),
+        "licence": PETA_LICENCE,
+    }
+    _write_atomic(manifest_path(out), lambda part: part.write_text(json.dumps(manifest, indent=1, default=str)))
+    log.info("wrote %s (sha256 %s) and %s in %.0f s", out, sha[:12], manifest_path(out).name,
+             manifest["training_seconds"])
+    return manifest

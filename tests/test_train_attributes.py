@@ -1,0 +1,93 @@
+"""End to end: train the attribute model for a few steps on real PETA crops, load it by name, predict.
+
+Uses 12 people of PETA's i-LID subset copied into tmp_path (plus one corrupt image), so the run
+takes seconds and also shows that a bad image is skipped and counted, not fatal.
+"""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from smarttrace import assets
+from smarttrace.cli import main
+from smarttrace.errors import AssetError
+from tasks.attribute_model import DEFAULT_ATTRIBUTE_WEIGHTS, AttributeModel
+from tasks.attribute_vocab import ATTRIBUTE_NAMES
+
+SHARED = Path(os.environ.get("SMARTTRACE_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
+DATA = SHARED / "data"
+PEOPLE = 12  # of i-LID, one image each: a few seconds of CPU
+
+
+@pytest.fixture
+def small_peta(tmp_path):
+    source = DATA / "PETA" / "i-LID" / "archive"
+    if not (source / "Label.txt").is_file() or not (DATA.parent / "models" / "osnet_x0_25_msmt17.pt").is_file():
+        pytest.skip(f"needs {source} and the OSNet weights (the shared data folder is absent)")
+    archive = tmp_path / "PETA" / "i-LID" / "archive"
+    archive.mkdir(parents=True)
+    lines = [line for line in (source / "Label.txt").read_text().splitlines() if line.strip()][:PEOPLE]
+    ids = {line.split()[0] for line in lines}
+    for image in sorted(source.iterdir()):
+        if image.name.split("_")[0] in ids:
+            shutil.copy(image, archive)
+    (archive / "9999_001.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    (archive / "Label.txt").write_text("\n".join(lines + ["9999 personalMale"]) + "\n")
+    return tmp_path / "PETA"
+
+
+def test_train_a_few_steps_then_load_by_name_and_predict(small_peta, tmp_path, monkeypatch, capsys):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SMARTTRACE_CACHE_DIR", str(cache))
+    code = main(["train", "attributes", "--peta", str(small_peta), "--subsets", "i-LID", "--max-steps", "3",
+                 "--epochs", "1", "--max-images-per-person", "1"])
+    assert code == 0
+    weights = cache / DEFAULT_ATTRIBUTE_WEIGHTS
+    manifest = json.loads(assets.manifest_path(weights).read_text())
+    assert manifest["sha256"] == assets.sha256_of(weights)
+    assert json.loads(capsys.readouterr().out)["sha256"] == manifest["sha256"]
+    assert manifest["data"]["skipped_unreadable"] == [str(small_peta / "i-LID" / "archive" / "9999_001.jpg")]
+    assert "research use only" in manifest["licence"] and "Deng" in manifest["licence"]
+    split = json.loads((cache / manifest["split"]["file"]).read_text())
+    train, test = set(split["people"]["train"]), set(split["people"].get("test", []))
+    assert train and test and not train & test
+
+    model = AttributeModel.load(DEFAULT_ATTRIBUTE_WEIGHTS)
+    assert model.weights_path == weights and model.sha256 == manifest["sha256"]
+    assert model.names == ATTRIBUTE_NAMES
+    crops = [np.random.default_rng(0).integers(0, 255, (120, 50, 3), dtype=np.uint8), np.zeros((64, 32, 3), np.uint8)]
+    probabilities = model(crops)
+    assert probabilities.shape == (2, len(ATTRIBUTE_NAMES)) and probabilities.dtype == np.float32
+    assert (probabilities >= 0).all() and (probabilities <= 1).all()
+    assert model([]).shape == (0, len(ATTRIBUTE_NAMES))
+    assert model(crops, calibrated=True).shape == probabilities.shape
+
+    weights.write_bytes(weights.read_bytes()[:-10] + b"0123456789")  # tampered: no longer its manifest's file
+    with pytest.raises(AssetError, match="corrupt or a different file.*manifest"):
+        AttributeModel.load(DEFAULT_ATTRIBUTE_WEIGHTS)
+
+
+def test_missing_model_tells_the_user_to_train_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("SMARTTRACE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("SMARTTRACE_MODEL_DIR", str(tmp_path / "models"))
+    with pytest.raises(AssetError, match="smarttrace train attributes"):
+        AttributeModel.load(DEFAULT_ATTRIBUTE_WEIGHTS)
+
+
+def test_training_on_a_reid_test_set_is_refused(tmp_path):
+    from tasks.peta import PetaError
+    from tasks.train_attributes import TrainConfig, train_attributes
+
+    with pytest.raises(PetaError, match="VIPeR.*must not be trained on"):
+        train_attributes(TrainConfig(peta=tmp_path, out=tmp_path / "m.pt", subsets=("MIT", "VIPeR")))
+
+
+def test_weights_without_a_manifest_are_refused(tmp_path):
+    weights = tmp_path / "mystery.pt"
+    weights.write_bytes(b"weights of unknown origin")
+    with pytest.raises(AssetError, match=r"mystery\.pt has no manifest .*mystery\.manifest\.json"):
+        AttributeModel.load(weights)

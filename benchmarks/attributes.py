@@ -143,7 +143,8 @@ def main() -> None:
     records, manifest = held_out_records(model, args.peta)
     crops, labels_test, persons = load_crops(records)
     started = time.perf_counter()
-    probs_test = model(crops)
+    logits_test = model.logits(crops)
+    probs_test = model.probabilities(logits_test)
     log.info("test split: %d images of %d people in %.0f s", len(crops), len(set(persons)),
              time.perf_counter() - started)  # fmt: skip
     scores = evaluate(labels_test, probs_test, model.names)
@@ -162,8 +163,12 @@ def main() -> None:
         "peta_recall": scores["recall"],
         "peta_f1": scores["f1"],
         "peta_ece": metrics.expected_calibration_error(labels_test, probs_test),
-        "peta_ece_calibrated": metrics.expected_calibration_error(labels_test, model(crops, calibrated=True)),
+        "peta_ece_calibrated": metrics.expected_calibration_error(labels_test, model.probabilities(logits_test, True)),
     }
+    subsets = np.array([person.split("/")[0] for person in persons])
+    for subset in sorted(set(subsets)):  # TownCentre has most test images: show each subset on its own
+        result[f"peta_mA_{subset}"] = evaluate(labels_test[subsets == subset], probs_test[subsets == subset],
+                                               model.names)["mA"]  # fmt: skip
     cross_labels, cross_probs = [], []
     for subset, subset_records in cross_domain_records(args.peta, args.cross_domain_images, args.seed).items():
         sub_crops, sub_labels, _ = load_crops(subset_records)

@@ -30,7 +30,7 @@ def _cmd_train_attributes(args: argparse.Namespace) -> int:
         input_hw=(args.height, args.width),
         max_images_per_person=args.max_images_per_person,
         finetune_top=not args.frozen_backbone,
-        weighted_loss=not args.unweighted,
+        loss_weights=args.loss_weights,
         region_head=not args.global_head,
     )
     manifest = train_attributes(config)
@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     attributes.add_argument("--out", help="weights file to write (default: the cache, found by name)")
     attributes.add_argument("--subsets", nargs="+", help="PETA subsets to train on "
                             "(default 3DPeS MIT TownCentre i-LID; VIPeR, PRID, GRID are refused)")
-    attributes.add_argument("--epochs", type=int, default=12)
+    attributes.add_argument("--epochs", type=int, default=8)
     attributes.add_argument("--max-steps", type=int, help="stop after this many optimiser steps")
     attributes.add_argument("--seed", type=int, default=0, help="split and training seed")
     attributes.add_argument("--height", type=int, default=128, help="input height, pixels")
@@ -59,6 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     attributes.add_argument("--max-images-per-person", type=int, default=8,
                             help="evenly spaced images per person (TownCentre has ~31 frames each); 0 = all")
     attributes.add_argument("--frozen-backbone", action="store_true", help="ablation: train the head only")
-    attributes.add_argument("--unweighted", action="store_true", help="ablation: plain BCE")
+    attributes.add_argument("--loss-weights", choices=("deepmar", "balanced", "none"), default="deepmar",
+                            help="class-imbalance weighting of the BCE (none = plain BCE)")
     attributes.add_argument("--global-head", action="store_true", help="ablation: no region mask on the head")
     attributes.set_defaults(func=_cmd_train_attributes)

@@ -196,7 +196,10 @@ class AttributeModel:
         `calibrated=True`: the weighted loss's prior shift removed, so a probability reads as
         how often the attribute is present (better for multiplying into text-search scores).
         """
-        logits = self.logits(crops)
+        return self.probabilities(self.logits(crops), calibrated)
+
+    def probabilities(self, logits: np.ndarray, calibrated: bool = False) -> np.ndarray:
+        """Logits from `logits()` -> probabilities (so one forward pass serves both kinds)."""
         if calibrated:
             logits = logits - self.net.logit_offset.numpy()[None, :]
         return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)

@@ -3,7 +3,7 @@
 Why this and not sklearn's AgglomerativeClustering: identity matching has hard constraints
 (two tracklets visible at the same time in one camera are two people), and sklearn cannot
 express them. Average linkage is robust to one bad crop; the explicit threshold is a named
-config value. O(n^2) memory, O(n^2) work per merge: fine for thousands of items.
+config value. O(n^2) memory, O(n) work per merge (cached per-row best pairs): fine for thousands of items.
 """
 
 from __future__ import annotations
@@ -31,19 +31,19 @@ def constrained_average_linkage(
     counts = allowed.astype(np.float64)
     blocked = cannot_link.astype(bool).copy()
     np.fill_diagonal(counts, 0)
-    active = np.ones(n, bool)
+    average = _average(sums, counts, blocked)
+    np.fill_diagonal(average, -np.inf)
+    # Per-row best (value, first column): the global best pair is the first row holding the largest value,
+    # which is exactly what an argmax over the flattened matrix returns, at O(n) per merge instead of O(n^2).
+    best_col = np.argmax(average, axis=1)
+    best = average[np.arange(n), best_col]
     members: list[list[int]] = [[i] for i in range(n)]
     while True:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            average = np.where(counts > 0, sums / np.maximum(counts, 1), -np.inf)
-        average[blocked] = -np.inf
-        average[~active, :] = -np.inf
-        average[:, ~active] = -np.inf
-        np.fill_diagonal(average, -np.inf)
-        flat = int(np.argmax(average))
-        a, b = divmod(flat, n)
-        if average[a, b] < threshold:
+        a = int(np.argmax(best))
+        b = int(best_col[a])
+        if not best[a] >= threshold:  # also stops on -inf (nothing left to merge)
             break
+        a, b = min(a, b), max(a, b)  # keep the lower index, as the flattened argmax would (symmetric matrix)
         # Merge b into a: linkage sums and counts add up (exact average linkage).
         sums[a, :] += sums[b, :]
         sums[:, a] = sums[a, :]
@@ -52,14 +52,42 @@ def constrained_average_linkage(
         blocked[a, :] |= blocked[b, :]
         blocked[:, a] = blocked[a, :]
         counts[a, a] = 0
-        active[b] = False
         members[a].extend(members[b])
         members[b] = []
+        row = _average(sums[a : a + 1], counts[a : a + 1], blocked[a : a + 1])[0]
+        row[a] = -np.inf
+        row[~_alive(members)] = -np.inf
+        average[a, :] = row
+        average[:, a] = row
+        average[b, :] = -np.inf
+        average[:, b] = -np.inf
+        best[b], best_col[b] = -np.inf, 0
+        stale = np.flatnonzero((best_col == a) | (best_col == b))
+        stale = stale[stale != b]
+        for i in np.union1d(stale, [a]):
+            best_col[i] = int(np.argmax(average[i]))
+            best[i] = average[i, best_col[i]]
+        fresh = np.setdiff1d(np.flatnonzero(_alive(members)), np.union1d(stale, [a]))
+        better = (row[fresh] > best[fresh]) | ((row[fresh] == best[fresh]) & (a < best_col[fresh]))
+        best[fresh[better]] = row[fresh[better]]
+        best_col[fresh[better]] = a
     labels = np.empty(n, np.int64)
     order = sorted((min(m), i) for i, m in enumerate(members) if m)
     for label, (_, cluster) in enumerate(order):
         labels[members[cluster]] = label
     return labels
+
+
+def _average(sums: np.ndarray, counts: np.ndarray, blocked: np.ndarray) -> np.ndarray:
+    """Average linkage per cluster pair; -inf where there is no allowed evidence or a cannot-link."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        average = np.where(counts > 0, sums / np.maximum(counts, 1), -np.inf)
+    average[blocked] = -np.inf
+    return average
+
+
+def _alive(members: list[list[int]]) -> np.ndarray:
+    return np.fromiter((bool(m) for m in members), bool, len(members))
 
 
 def consistency_pass(embeddings: np.ndarray, labels: np.ndarray, min_similarity: float) -> np.ndarray:

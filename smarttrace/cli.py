@@ -311,6 +311,10 @@ def build_parser() -> argparse.ArgumentParser:
     from smarttrace.cli_train import register as register_train
 
     register_train(sub)
+
+    from smarttrace.cli_adapt import register as register_adapt_reid
+
+    register_adapt_reid(sub)
     return parser
 
 

@@ -16,10 +16,13 @@
    per subset (0 = all).
 4. Cost: `attr_crops_per_s` = crops/s of the attribute model on a batch of real test crops, and
    `attr_cost_ratio` = its time / the OSNet ReID embedder's time on the same crops in the same run
-   (the issue's budget: attributes add at most 10% to the embed stage).
+   (the issue's budget: attributes add at most 10% to the embed stage). Best of 3 alternating
+   rounds each, since the machine is shared.
 5. Text-to-person retrieval (`text_map`, ...) comes from `benchmarks/attributes_text.py` when that
-   module exists: `text_retrieval(probabilities=..., labels=..., names=..., crops=..., persons=...)`
-   on the test split, returning a dict merged into the result.
+   module exists: `text_retrieval(probabilities=..., calibrated=..., labels=..., names=..., crops=...,
+   persons=...)` on the test split (probabilities and calibrated: (n, len(names)) float32 from the
+   model's two outputs; labels: (n, len(names)) 0/1; crops: BGR uint8; persons: "subset/ID"),
+   returning a dict merged into the result.
 Ends with ONE JSON line.
 """
 
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
 import logging
 import os
@@ -46,7 +50,8 @@ from tasks.peta import CROSS_DOMAIN_SUBSETS, PetaRecord, load_peta, read_split  
 from tasks.train_attributes import TrainConfig, evaluate, read_image, select_images, train_attributes  # noqa: E402
 
 log = logging.getLogger("bench.attributes")
-THROUGHPUT_CROPS = 256  # crops timed per model; a batch of 64 like the embed stage
+THROUGHPUT_CROPS = 256  # crops timed per model and round, in batches of 64 like the embed stage
+THROUGHPUT_ROUNDS = 3
 
 
 def load_crops(records: list[PetaRecord]) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
@@ -86,21 +91,28 @@ def cross_domain_records(peta: Path, per_subset: int, seed: int) -> dict[str, li
 
 
 def throughput(model: AttributeModel, crops: list[np.ndarray]) -> dict[str, float]:
-    """Attribute and ReID crops/s on the same crops, same run, batch 64 each (one warm-up batch first)."""
+    """Attribute and ReID crops/s on the same crops in the same run, batch 64 each.
+
+    The machine is shared: the two models are timed in alternating rounds after a warm-up batch,
+    and each keeps its fastest round, so a burst of someone else's load does not land on one only.
+    """
     from tasks.embed_reid import ReidEmbedder
 
     reid = ReidEmbedder(batch_size=64)
     sample = (crops * (THROUGHPUT_CROPS // max(len(crops), 1) + 1))[:THROUGHPUT_CROPS]
-    timings = {}
-    for name, run in (("attr", model), ("reid", reid)):
+    runners = {"attr": model, "reid": reid}
+    for run in runners.values():
         run(sample[:64])
-        started = time.perf_counter()
-        run(sample)
-        timings[name] = time.perf_counter() - started
+    best = dict.fromkeys(runners, float("inf"))
+    for _ in range(THROUGHPUT_ROUNDS):
+        for name, run in runners.items():
+            started = time.perf_counter()
+            run(sample)
+            best[name] = min(best[name], time.perf_counter() - started)
     return {
-        "attr_crops_per_s": len(sample) / timings["attr"],
-        "reid_crops_per_s": len(sample) / timings["reid"],
-        "attr_cost_ratio": timings["attr"] / timings["reid"],
+        "attr_crops_per_s": len(sample) / best["attr"],
+        "reid_crops_per_s": len(sample) / best["reid"],
+        "attr_cost_ratio": best["attr"] / best["reid"],
     }
 
 
@@ -120,7 +132,8 @@ def text_section(**inputs: object) -> dict:
     except ImportError as exc:
         log.info("no text retrieval section (%s)", exc)
         return {}
-    return dict(module.text_retrieval(**inputs))
+    accepted = inspect.signature(module.text_retrieval).parameters
+    return dict(module.text_retrieval(**{k: v for k, v in inputs.items() if k in accepted}))
 
 
 def main() -> None:
@@ -174,6 +187,7 @@ def main() -> None:
         sub_crops, sub_labels, _ = load_crops(subset_records)
         sub_probs = model(sub_crops)
         sub_scores = evaluate(sub_labels, sub_probs, model.names)
+        log.info("cross-domain %s: %d images, mA %.4f", subset, len(sub_crops), sub_scores["mA"])
         result[f"xd_{subset}_mA"] = sub_scores["mA"]
         result[f"xd_{subset}_f1"] = sub_scores["f1"]
         cross_labels.append(sub_labels)
@@ -182,8 +196,9 @@ def main() -> None:
         pooled = evaluate(np.concatenate(cross_labels), np.concatenate(cross_probs), model.names)
         result["xd_mA"], result["xd_f1"], result["xd_images"] = pooled["mA"], pooled["f1"], pooled["images"]
     result |= throughput(model, crops)
-    result |= text_section(probabilities=probs_test, labels=labels_test, names=model.names, crops=crops,
-                           persons=persons)  # fmt: skip
+    log.info("throughput: %.1f attribute vs %.1f ReID crops/s", result["attr_crops_per_s"], result["reid_crops_per_s"])
+    result |= text_section(probabilities=probs_test, calibrated=model.probabilities(logits_test, True),
+                           labels=labels_test, names=model.names, crops=crops, persons=persons)  # fmt: skip
     print(json.dumps(result))
 
 

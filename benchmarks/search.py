@@ -21,7 +21,9 @@
    re-normalised; 8 synthetic cameras; times shifted by an hour per replica; 20% of colours redrawn)
    into separate temporary index folders of 1k, 10k and 50k points. Image queries are end to end
    (detector + OSNet + index + grouping) on GT crops; text queries are attribute scoring over every
-   payload + grouping. p50 / p95 over `--runs` queries each.
+   payload + grouping. p50 / p95 over `--runs` queries each. Text queries include descriptions
+   beyond colours (`LATENCY_QUERIES`); the replicas carry attribute probabilities (the real ones plus
+   noise, or random ones when the run had no attribute model: timing does not depend on their values).
 Ends with ONE JSON line; `p50_ms_10k` / `p95_ms_10k` are the image query at 10k points.
 """
 
@@ -52,7 +54,7 @@ from smarttrace.config import SmartTraceConfig, load_config  # noqa: E402
 from smarttrace.errors import SmartTraceError  # noqa: E402
 from storage.artifacts import read_artifact  # noqa: E402
 from storage.index import IndexConfig, search_vectors, upload_tracklets  # noqa: E402
-from storage.schemas import COLOR_NAMES  # noqa: E402
+from storage.schemas import ATTRIBUTE_VOCABULARY, COLOR_NAMES  # noqa: E402
 from storage.search import SearchEngine  # noqa: E402
 from tasks.detections import iou_xyxy  # noqa: E402
 from tasks.evaluate_tracking import load_mot_txt  # noqa: E402
@@ -103,6 +105,14 @@ TEXT_QUERIES = [
     "light blue jacket and jeans",
     "grey trousers",
     "white jacket",
+]
+
+
+# Timed as well (not scored): descriptions beyond colours, parsed and scored by the attribute scorer.
+LATENCY_QUERIES = TEXT_QUERIES + [
+    "woman with long hair, white t-shirt, black skirt, carrying a backpack",
+    "old man in a grey suit without a hat",
+    "man in his 30s, red jacket, blue jeans, sneakers, no bag",
 ]
 
 
@@ -273,6 +283,13 @@ def synthesise(tracklets: pa.Table, identities: pd.DataFrame, n: int, seed: int)
     for column in ("upper_color", "lower_color"):
         redraw = rng.random(n) < SYNTH_RECOLOUR
         rows.loc[redraw, column] = rng.choice(COLOR_NAMES, int(redraw.sum()))
+    if rows["attribute_probs"].isna().all():  # the run had no attribute model: random ones, for timing only
+        rows["attribute_probs"] = list(rng.random((n, len(ATTRIBUTE_VOCABULARY)), dtype=np.float32))
+    else:
+        probs = np.stack([np.full(len(ATTRIBUTE_VOCABULARY), 0.5, np.float32) if p is None else p
+                          for p in rows["attribute_probs"]])
+        rows["attribute_probs"] = list(np.clip(probs + rng.normal(0, SYNTH_NOISE, probs.shape), 0, 1)
+                                       .astype(np.float32))
     gids = np.array([int(ids.loc[key, "global_id"]) for key in original]) + 10_000 * replica
     new_ids = pd.DataFrame({
         "camera_id": rows["camera_id"], "tracklet_id": rows["tracklet_id"], "person_id": gids, "global_id": gids,
@@ -335,7 +352,7 @@ def latency(config: SmartTraceConfig, work: Path, queries: list, runs: int) -> d
                 engine.search_image(crops[i % len(crops)], limit=10)
                 image_s.append(time.perf_counter() - started)
                 started = time.perf_counter()
-                engine.search_text(TEXT_QUERIES[i % len(TEXT_QUERIES)], limit=10)
+                engine.search_text(LATENCY_QUERIES[i % len(LATENCY_QUERIES)], limit=10)
                 text_s.append(time.perf_counter() - started)
             (ip50, ip95), (tp50, tp95) = _percentiles(image_s), _percentiles(text_s)
             (vp50, vp95), (rp50, rp95) = index_only_vs_plain_qdrant(folder, table, runs)

@@ -112,18 +112,44 @@ def search_page(engine: SearchEngine) -> None:
         )
     with right:
         text = st.text_input(
-            "Description (optional)", key="query_text", placeholder="e.g. black top and blue jeans",
+            "Description (optional)", key="query_text",
+            placeholder="e.g. woman in a red jacket and blue jeans, with a backpack, no hat",
             on_change=_request_search,
+            help="People (woman, old man, kid), clothes and their colours, hair, shoes, bags, hats; "
+            "'no' / 'without' deny. Words the search does not understand are listed with the results.",
         )
+        filters = _attribute_filters()
         cameras = st.multiselect("Cameras", summary.cameras, default=[], key="cameras", placeholder="All cameras")
         time_range = _time_filter(summary)
         limit = st.number_input("Results", min_value=1, max_value=50, value=10, step=1, key="limit")
     clicked = st.button("Search", type="primary", key="search")
     if clicked or st.session_state.pop("run_search", False):
-        _run_search(engine, upload, text, cameras or None, time_range, int(limit))
+        _run_search(engine, upload, text, cameras or None, time_range, int(limit), filters)
     results: SearchResults | None = st.session_state.get(RESULTS_KEY)
     if results is not None:
         _show_results(results, st.session_state.get(QUERY_KEY, ""), hidden_note=engine.clip_note)
+
+
+GENDER_CHOICES = {"Anyone": None, "Only women": "female", "Only men": "male"}
+CARRIED_FILTERS = (("filter_bag", "With a bag", "bag"), ("filter_backpack", "With a backpack", "backpack"),
+                   ("filter_hat", "With a hat", "hat"))  # fmt: skip
+
+
+def _attribute_filters() -> dict[str, bool]:
+    """Gender and carried-thing controls -> attribute filters (`tasks.attribute_scoring.ATTRIBUTE_FILTERS`).
+
+    They keep tracklets whose attribute probability reaches the filter threshold; tracklets indexed
+    without the attribute model never pass them.
+    """
+    gender = st.radio("People", list(GENDER_CHOICES), horizontal=True, key="filter_gender")
+    filters: dict[str, bool] = {}
+    if GENDER_CHOICES[gender]:
+        filters[GENDER_CHOICES[gender]] = True
+    for column, (key, label, name) in zip(st.columns(len(CARRIED_FILTERS)), CARRIED_FILTERS, strict=True):
+        with column:
+            if st.checkbox(label, key=key):
+                filters[name] = True
+    return filters
 
 
 def _run_search(
@@ -133,23 +159,28 @@ def _run_search(
     cameras: list[str] | None,
     time_range: tuple[datetime, datetime] | None,
     limit: int,
+    filters: dict[str, bool] | None = None,
 ) -> None:
     st.session_state.pop(RESULTS_KEY, None)
     image = upload.getvalue() if upload is not None else None  # bytes in memory
-    if image is None and not (text or "").strip():
-        st.warning("Upload a photo of the person or type a description first.")
+    if image is None and not (text or "").strip() and not filters:
+        st.warning("Upload a photo of the person, type a description or choose a filter first.")
         return
     try:
         with st.spinner("Searching…"):
             results = engine.search(image=image, text=text or None, camera_ids=cameras, time_range=time_range,
-                                    limit=limit)
+                                    limit=limit, attribute_filters=filters or None)
     except NoIndexError as exc:
         _no_index(exc)
         return
     except SmartTraceError as exc:
         st.error(str(exc))
         return
-    query = " + ".join(part for part in (upload.name if upload is not None else "", (text or "").strip()) if part)
+    labels = [label for key, label, _name in CARRIED_FILTERS if st.session_state.get(key)]
+    gender = st.session_state.get("filter_gender", "Anyone")
+    parts = (upload.name if upload is not None else "", (text or "").strip(),
+             ", ".join(([gender.lower()] if gender != "Anyone" else []) + [label.lower() for label in labels]))
+    query = " + ".join(part for part in parts if part)
     st.session_state[RESULTS_KEY] = results
     st.session_state[QUERY_KEY] = query
 
@@ -163,7 +194,7 @@ def _show_results(results: SearchResults, query: str, hidden_note: str | None = 
         if note != hidden_note:
             st.caption(f"Note: {note}")
     if not results:
-        st.warning(f"No matching person for “{query}”. Try other colours, fewer filters, or another photo.")
+        st.warning(f"No matching person for “{query}”. Try other words, fewer filters, or another photo.")
         return
     st.subheader(f"{len(results)} people for “{query}”")
     for row_start in range(0, len(results), GRID_COLUMNS):

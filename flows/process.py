@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -19,11 +20,12 @@ from prefect import flow, get_run_logger, task
 
 from flows.runners import build_task_runner
 from smarttrace.config import CameraConfig, SmartTraceConfig, expand_cameras, load_config
-from smarttrace.errors import SmartTraceError
+from smarttrace.errors import AssetError, SmartTraceError
 from smarttrace.lineage import build_manifest
 from storage.artifacts import read_artifact, write_artifact
 from storage.freshness import is_fresh, stage_key
 from storage.layout import STAGES, RunLayout
+from storage.schemas import ATTRIBUTE_VOCABULARY
 
 log = logging.getLogger("smarttrace.flow")
 
@@ -89,6 +91,29 @@ def track_camera_task(camera: CameraConfig, config: SmartTraceConfig, from_stage
     return str(path)
 
 
+_attribute_warned: set[str] = set()
+
+
+def _attribute_model(name: str, batch_size: int) -> Any:
+    """The attribute model named by `embed.attribute_weights`, resolved like the other models.
+
+    None when attributes are off ("") or the trained file is absent: the tracklets then carry no
+    attribute probabilities and text search uses the clothing colour rules (one log line per process
+    says so). Not cached across calls: a model trained while a served flow runs is found next run.
+    """
+    if not name:
+        return None
+    from tasks.attribute_model import AttributeModel
+
+    try:
+        return AttributeModel.load(name, batch_size=batch_size)
+    except AssetError as exc:  # raised by the registry when no trained file is found
+        if name not in _attribute_warned:
+            _attribute_warned.add(name)
+            log.warning("attribute model not available, text search falls back to the colour rules: %s", exc)
+        return None
+
+
 @task(name="embed-tracklets", task_run_name="embed-{camera.id}")
 def embed_tracklets_task(
     camera: CameraConfig, config: SmartTraceConfig, tracks_path: str, from_stage: str | None = None
@@ -102,16 +127,21 @@ def embed_tracklets_task(
     layout = RunLayout(config.storage.run_dir)
     path = layout.tracklets(camera.id)
     models = [resolve(config.embed.reid_weights)]
+    attributes = _attribute_model(config.embed.attribute_weights, config.embed.attribute_batch)
+    if attributes is not None:  # its sha256 enters the key: retraining the model redoes this stage
+        models.append(Path(attributes.weights_path))
     key = stage_key("embed", [Path(tracks_path), *models], _section(config, "embed"))
     if _skip(path, key, "embed", from_stage, f"camera {camera.id}: tracklets"):
         return str(path)
     tracks = read_artifact(Path(tracks_path), "tracks").to_pandas()
     clip = load_clip(config.embed.clip_model, config.embed.clip_pretrained)
     run = embed_camera(camera, tracks, config.embed, layout.root,
-                       ReidEmbedder(config.embed.reid_weights, config.embed.reid_batch), clip)
+                       ReidEmbedder(config.embed.reid_weights, config.embed.reid_batch), clip, attributes)
     manifest = build_manifest(
         stage="embed", inputs=[Path(tracks_path)], config_hash=key, models=models, cache_key=key,
         camera_id=camera.id, crops=run.crops, seconds=run.seconds, clip=None if clip is None else clip.pretrained,
+        attributes=None if attributes is None else attributes.sha256,
+        attribute_names=None if attributes is None else list(ATTRIBUTE_VOCABULARY),
     )
     write_artifact(run.table, path, "tracklets", manifest)
     _publish(f"tracklets-{camera.id}", path, run.table.num_rows, {"crops": run.crops, "clip": clip is not None})

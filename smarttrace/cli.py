@@ -171,8 +171,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
     logging.getLogger("smarttrace.clip").setLevel(logging.ERROR)
     from storage.search import SearchInputError, load_engine
 
-    if not args.image and not args.text:
+    if not args.image and not args.text and not args.filter:
         raise SearchInputError("give --image PATH, --text DESCRIPTION, or both")
+    # --filter female / --filter no-hat: attribute filters (tasks.attribute_scoring.ATTRIBUTE_FILTERS)
+    filters = {name.removeprefix("no-"): not name.startswith("no-") for name in args.filter or []}
     engine = load_engine(args.config)
     time_range = None
     if args.start or args.end:
@@ -185,6 +187,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
                 camera_ids=args.camera or None,
                 time_range=time_range,
                 limit=args.limit,
+                attribute_filters=filters or None,
             )
         except SearchInputError as exc:
             where = f"{args.image}: " if args.image and str(args.image) not in str(exc) else ""
@@ -293,7 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     search = sub.add_parser("search", help="find people by an example image and/or a clothing description")
     search.add_argument("--image", help="photo or crop of the person to find")
-    search.add_argument("--text", help="description, e.g. 'black top and blue jeans'")
+    search.add_argument("--text", help="description, e.g. 'woman in a red jacket, blue jeans, with a backpack'")
+    search.add_argument("--filter", action="append", metavar="NAME",
+                        help="only people with this attribute: female, male, bag, backpack, hat, sunglasses, child, "
+                        "over60; 'no-NAME' for without (repeat for several)")
     search.add_argument("--camera", action="append", help="only this camera (repeat for several)")
     search.add_argument("--start", help="only tracklets seen at or after this ISO 8601 time")
     search.add_argument("--end", help="only tracklets seen at or before this ISO 8601 time")

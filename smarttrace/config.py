@@ -126,6 +126,15 @@ class EmbedConfig(_Strict):
     clip_pretrained: str = "laion2b_s34b_b79k"
     clip_crops_per_tracklet: int = Field(default=3, ge=1, le=16)
     thumbnail_height: int = Field(default=160, ge=32, le=1024)  # pixels, aspect kept
+    # Pedestrian attribute model (PETA-trained, `smarttrace train attributes`), resolved by name like the
+    # ReID weights; "" turns attributes off. Default = the file name that command writes. When the file
+    # is absent the stage logs one line and text search falls back to the clothing colour rules.
+    attribute_weights: str = "peta_attributes_osnet_x0_25.pt"
+    # Crops per attribute forward pass: the ReID batch size, same backbone size (OSNet x0.25).
+    attribute_batch: int = Field(default=64, ge=1, le=1024)
+    # Store the model's calibrated probabilities (its weighted loss's prior shift removed) rather than the
+    # raw ones PETA's mA is measured on: text search multiplies them, so they should read as frequencies.
+    attribute_calibrated: bool = True
 
 
 class MatchConfig(_Strict):

@@ -84,6 +84,8 @@ from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from smarttrace.errors import ArtifactError, SmartTraceError
+from storage.schemas import ATTRIBUTE_VOCABULARY
+from tasks.attribute_scoring import ATTRIBUTE_FILTERS
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +114,18 @@ PAYLOAD_INDEXES: dict[str, qm.PayloadSchemaType] = {
     "end_epoch": qm.PayloadSchemaType.FLOAT,
     "upper_color": qm.PayloadSchemaType.KEYWORD,
     "lower_color": qm.PayloadSchemaType.KEYWORD,
+    # Attributes (when the attribute model ran): the decided gender and age group, and the probability
+    # of each dashboard filter (`p_female`, `p_bag`, ... see tasks.attribute_scoring.ATTRIBUTE_FILTERS).
+    "has_attributes": qm.PayloadSchemaType.BOOL,
+    "gender": qm.PayloadSchemaType.KEYWORD,
+    "age_group": qm.PayloadSchemaType.KEYWORD,
+    **{f"p_{name}": qm.PayloadSchemaType.FLOAT for name in ATTRIBUTE_FILTERS},
 }
+ATTRIBUTE_PAYLOAD = "attribute_probs"  # payload key of the full probability list (ATTRIBUTE_VOCABULARY order)
+# PETA's age groups, in order, and how the payload names the most probable one.
+AGE_GROUPS = (("personalLess15", "under 15"), ("personalLess30", "16-30"), ("personalLess45", "31-45"),
+              ("personalLess60", "46-60"), ("personalLarger60", "over 60"))  # fmt: skip
+_VOCAB_INDEX = {name: i for i, name in enumerate(ATTRIBUTE_VOCABULARY)}
 
 
 class IndexUnavailableError(SmartTraceError):
@@ -512,7 +525,7 @@ _REQUIRED_COLUMNS = (
 )
 _OPTIONAL_COLUMNS = (
     "thumbnail_path", "best_frame", "clip_embedding",
-    "upper_color", "upper_color_conf", "lower_color", "lower_color_conf",
+    "upper_color", "upper_color_conf", "lower_color", "lower_color_conf", "attribute_probs",
 )
 
 
@@ -549,6 +562,25 @@ def _check_vectors(table: pa.Table, column: str, dim: int, what: str) -> None:
         raise IndexSchemaError(
             f"{what} of tracklet {_tracklet_name(table, row)} holds NaN or infinite values"
         )
+
+
+def _check_attribute_probs(table: pa.Table) -> None:
+    """Each non-null list has one probability in [0, 1] (or NaN: not predicted) per vocabulary name."""
+    values = table.column("attribute_probs").combine_chunks()
+    lengths = pc.list_value_length(values).to_numpy(zero_copy_only=False)
+    present = ~pd.isna(lengths)
+    wrong = np.flatnonzero(present & (np.nan_to_num(lengths, nan=len(ATTRIBUTE_VOCABULARY)) != len(
+        ATTRIBUTE_VOCABULARY)))
+    if wrong.size:
+        raise IndexSchemaError(
+            f"attribute_probs of tracklet {_tracklet_name(table, int(wrong[0]))} has {int(lengths[wrong[0]])} values, "
+            f"the attribute vocabulary has {len(ATTRIBUTE_VOCABULARY)}: the tracklets come from another release"
+        )
+    flat = pc.list_flatten(values).to_numpy(zero_copy_only=False).astype(np.float64)
+    bad = ~np.isnan(flat) & ((flat < 0) | (flat > 1))
+    if bad.any():
+        row = int(pc.list_parent_indices(values).to_numpy()[np.flatnonzero(bad)[0]])
+        raise IndexSchemaError(f"attribute_probs of tracklet {_tracklet_name(table, row)} holds values outside [0, 1]")
 
 
 def _aware(value: Any) -> datetime | None:
@@ -611,6 +643,35 @@ def _payload(
         "lower_color_conf": _clean(row.get("lower_color_conf")),
         "has_reid": row["reid_embedding"] is not None,
         "has_clip": has_clip,
+        **_attribute_payload(row.get("attribute_probs")),
+    }
+
+
+def _attribute_payload(probs: Sequence[float | None] | None) -> dict[str, Any]:
+    """The attribute fields of a point: the full list (NaN -> None), decided gender and age group, and
+    the probability behind each dashboard filter, so a Qdrant server can filter on them."""
+    if probs is None:
+        return {"has_attributes": False}
+    values = np.array([np.nan if v is None else v for v in probs], dtype=np.float64)
+
+    def best(names: Sequence[str]) -> float | None:
+        found = [values[_VOCAB_INDEX[n]] for n in names if n in _VOCAB_INDEX and not np.isnan(values[_VOCAB_INDEX[n]])]
+        return round(float(max(found)), 4) if found else None
+
+    female, male = best(["personalFemale"]), best(["personalMale"])
+    gender = "unknown"
+    if female is not None and female >= 0.5 and (male is None or female > male):
+        gender = "female"
+    elif male is not None and male >= 0.5 and (female is None or male > female):
+        gender = "male"
+    ages = [(best([name]), label) for name, label in AGE_GROUPS]
+    known_ages = [(p, label) for p, label in ages if p is not None]
+    return {
+        "has_attributes": True,
+        ATTRIBUTE_PAYLOAD: [None if np.isnan(v) else round(float(v), 4) for v in values],
+        "gender": gender,
+        "age_group": max(known_ages)[1] if known_ages else None,
+        **{f"p_{name}": best(attributes) for name, (_label, attributes) in ATTRIBUTE_FILTERS.items()},
     }
 
 
@@ -629,6 +690,8 @@ def _prepare(config: IndexConfig, tracklets: pa.Table | pd.DataFrame) -> pa.Tabl
             raise ArtifactError(f"tracklets to index repeat tracklet {key[0]}/{key[1]}: one row per tracklet")
         seen.add(key)
     _check_vectors(table, "reid_embedding", config.reid_dim, "reid_embedding")
+    if "attribute_probs" in table.column_names and table.column("attribute_probs").null_count < table.num_rows:
+        _check_attribute_probs(table)
     if config.clip_dim is not None and "clip_embedding" in table.column_names:
         _check_vectors(table, "clip_embedding", config.clip_dim, "clip_embedding")
     return table
@@ -782,6 +845,10 @@ class _Snapshot:
     camera: np.ndarray  # (n,) str
     start_epoch: np.ndarray  # (n,) float64, NaN when absent
     end_epoch: np.ndarray
+    # (n, len(ATTRIBUTE_VOCABULARY)) float32, NaN rows for points without attributes. Held here as one
+    # matrix instead of in the payloads: text search reads it for every point on every query.
+    attribute_probs: np.ndarray
+    has_attributes: np.ndarray  # (n,) bool
 
     def mask(self, camera_ids: Sequence[str] | None, low: float | None, high: float | None) -> np.ndarray:
         """Same semantics as `_query_filter` (a missing field fails its condition, as in qdrant)."""
@@ -836,6 +903,7 @@ def _load_snapshot(config: IndexConfig) -> _Snapshot:
     def column(key: str) -> np.ndarray:
         return np.array([np.nan if p.get(key) is None else p[key] for p in payloads], dtype=np.float64)
 
+    attribute_probs, has_attributes = _attribute_matrix(payloads, pop=True)
     return _Snapshot(
         version=version,
         ids=ids,
@@ -845,7 +913,22 @@ def _load_snapshot(config: IndexConfig) -> _Snapshot:
         camera=np.array([str(p.get("camera_id", "")) for p in payloads], dtype=str),
         start_epoch=column("start_epoch"),
         end_epoch=column("end_epoch"),
+        attribute_probs=attribute_probs,
+        has_attributes=has_attributes,
     )
+
+
+def _attribute_matrix(payloads: Sequence[dict[str, Any]], pop: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(n, len(ATTRIBUTE_VOCABULARY)) probabilities from the payloads (NaN where absent), and which
+    points have them. `pop` removes the lists from the payloads (the matrix holds them from then on)."""
+    matrix = np.full((len(payloads), len(ATTRIBUTE_VOCABULARY)), np.nan, dtype=np.float32)
+    present = np.zeros(len(payloads), dtype=bool)
+    for i, payload in enumerate(payloads):
+        probs = payload.pop(ATTRIBUTE_PAYLOAD, None) if pop else payload.get(ATTRIBUTE_PAYLOAD)
+        if probs is not None and len(probs) == len(ATTRIBUTE_VOCABULARY):
+            matrix[i] = [np.nan if v is None else v for v in probs]
+            present[i] = True
+    return matrix, present
 
 
 _snapshots: dict[tuple[Path, str], _Snapshot] = {}
@@ -987,6 +1070,46 @@ def scroll_all(
     snapshot = _snapshot(config)
     rows = np.flatnonzero(snapshot.mask(camera_ids, low, high))
     return [(snapshot.ids[i], dict(snapshot.payloads[i])) for i in rows]
+
+
+@dataclass(frozen=True)
+class PayloadColumns:
+    """The points in some cameras / a time range, for scoring every one of them (text search).
+
+    `payloads` are the reader cache's own dicts, shared, not copied (copying 10k payloads per query
+    was most of a text query's time): read them, never change them. They lack the attribute list,
+    which is `attribute_probs` here, one row per point.
+    """
+
+    ids: list[str]
+    payloads: list[dict[str, Any]]
+    attribute_probs: np.ndarray  # (n, len(ATTRIBUTE_VOCABULARY)) float32, NaN rows where absent
+    has_attributes: np.ndarray  # (n,) bool
+
+
+def payload_columns(
+    config: IndexConfig,
+    camera_ids: Sequence[str] | None = None,
+    time_range: tuple[TimeBound, TimeBound] | None = None,
+) -> PayloadColumns:
+    """Ids, payloads and the attribute probability matrix of the points in the filters."""
+    low, high = _time_bounds(time_range)
+    if camera_ids is not None and not list(camera_ids):
+        return PayloadColumns([], [], np.zeros((0, len(ATTRIBUTE_VOCABULARY)), np.float32), np.zeros(0, bool))
+    if config.url:
+        rows = scroll_all(config, camera_ids, time_range)
+        payloads = [payload for _pid, payload in rows]
+        matrix, present = _attribute_matrix(payloads, pop=True)
+        return PayloadColumns([pid for pid, _payload in rows], payloads, matrix, present)
+    snapshot = _snapshot(config)
+    mask = snapshot.mask(camera_ids, low, high)
+    if mask.all():
+        return PayloadColumns(snapshot.ids, snapshot.payloads, snapshot.attribute_probs, snapshot.has_attributes)
+    rows = np.flatnonzero(mask)
+    return PayloadColumns(
+        [snapshot.ids[i] for i in rows], [snapshot.payloads[i] for i in rows], snapshot.attribute_probs[rows],
+        snapshot.has_attributes[rows],
+    )
 
 
 def count_points(config: IndexConfig) -> int:

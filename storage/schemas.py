@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from tasks.attribute_vocab import ATTRIBUTE_NAMES
+
 NUM_KEYPOINTS = 17  # COCO pose keypoints, as produced by YOLO *-pose models
 KEYPOINT_VALUES = NUM_KEYPOINTS * 3  # (x, y, visibility) per keypoint, pixels
 
@@ -63,8 +65,14 @@ TRACKLETS_SCHEMA = pa.schema(
         pa.field("upper_color_conf", pa.float32(), nullable=True),  # share of the region's pixels, 0..1
         pa.field("lower_color", pa.string(), nullable=True),
         pa.field("lower_color_conf", pa.float32(), nullable=True),
+        # Pedestrian attribute probabilities (0..1), one per name of ATTRIBUTE_VOCABULARY in its order:
+        # the quality-weighted mean over the tracklet's crops. Null when no attribute model ran.
+        pa.field("attribute_probs", pa.list_(pa.float32()), nullable=True),
     ]
 )
+# The names `attribute_probs` is aligned to. Changing them changes the field's meaning: bump the
+# tracklets schema version. The embed stage also writes them into the artifact's manifest.
+ATTRIBUTE_VOCABULARY: tuple[str, ...] = ATTRIBUTE_NAMES
 
 # One row per tracklet of one camera: its camera-local person (in-camera matching).
 PERSONS_SCHEMA = pa.schema(
@@ -90,7 +98,7 @@ IDENTITIES_SCHEMA = pa.schema(
 SCHEMAS: dict[str, tuple[pa.Schema, int]] = {
     # kind -> (schema, version). Bump the version whenever a field changes meaning or type.
     "tracks": (TRACKS_SCHEMA, 1),
-    "tracklets": (TRACKLETS_SCHEMA, 1),
+    "tracklets": (TRACKLETS_SCHEMA, 2),  # v2: attribute_probs
     "persons": (PERSONS_SCHEMA, 1),
     "identities": (IDENTITIES_SCHEMA, 1),
 }

@@ -33,7 +33,7 @@ import struct
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
@@ -52,9 +52,11 @@ from storage.index import (
     IndexLockedError,
     IndexSchemaError,
     IndexUnavailableError,
+    PayloadColumns,
     SearchHit,
     TimeBound,
     count_points,
+    payload_columns,
     scroll_all,
     search_vectors,
 )
@@ -64,7 +66,7 @@ from storage.layout import RunLayout
 if TYPE_CHECKING:  # heavy imports (torch, ultralytics, open_clip) stay lazy at run time
     from tasks.embed_clip import ClipEmbedder
     from tasks.embed_reid import ReidEmbedder
-    from tasks.text_query import AttributeQuery
+    from tasks.text_query import AttributeQuery, Description
 
 log = logging.getLogger("smarttrace.search")
 
@@ -106,6 +108,10 @@ CLIP_PROMPT = "a photo of a person wearing {}"
 # crops and explainable, CLIP on 80 px crops is the weaker signal, so attributes weigh more.
 TEXT_ATTRIBUTE_WEIGHT = 0.6
 TEXT_CLIP_WEIGHT = 0.4
+# Attribute-model text score (a geometric mean of the constraints' probabilities) below which a
+# tracklet is not a result: 0.1 = each stated attribute is on average ~10x less likely than not, i.e.
+# the description contradicts what the model saw ("man" for someone at p(male) 0.05).
+MIN_ATTRIBUTE_SCORE = 0.1
 # Image + text together: appearance (OSNet) identifies a person, 12 colour names only narrow it
 # down, so the image dominates and the description re-ranks among look-alikes.
 COMBINED_IMAGE_WEIGHT = 0.7
@@ -710,68 +716,131 @@ class SearchEngine:
         camera_ids: Sequence[str] | None = None,
         time_range: tuple[TimeBound, TimeBound] | None = None,
         limit: int = 10,
+        attribute_filters: Mapping[str, bool] | None = None,
     ) -> SearchResults:
-        """People who look like the person in `image`, best first (at most `limit` identities)."""
+        """People who look like the person in `image`, best first (at most `limit` identities).
+
+        `attribute_filters` (e.g. {"female": True, "bag": True}) keep only tracklets whose attribute
+        probabilities pass them (`tasks.attribute_scoring.ATTRIBUTE_FILTERS`).
+        """
         _check_limit(limit)
-        self.count()  # NoIndexError before any model is loaded for nothing
-        hits, person = self._image_hits(image, camera_ids, time_range, _candidates(limit))
+        total = self.count()  # NoIndexError before any model is loaded for nothing
+        allowed = self._filtered_ids(attribute_filters, camera_ids, time_range)
+        candidates = _candidates(limit) if allowed is None else max(total, 1)
+        hits, person = self._image_hits(image, camera_ids, time_range, candidates)
+        notes = [person.note]
+        if allowed is not None:
+            hits = [hit for hit in hits if hit.point_id in allowed][: _candidates(limit)]
+            notes.append(_filters_note(attribute_filters or {}))
         scores = np.clip(np.array([hit.score for hit in hits], np.float64), 0.0, 1.0)
         results = self._group(
             [hit.payload for hit in hits], scores, lambda i: f"appearance {hits[i].score:.2f}", limit
         )
-        return SearchResults(results, [person.note], person.crop, person.box)
+        return SearchResults(results, notes, person.crop, person.box)
 
-    def _parse_text(self, text: str) -> AttributeQuery:
-        from tasks.text_query import parse_query
+    def _parse_text(self, text: str) -> Description:
+        from tasks.text_query import parse_description
 
         if text is None or not str(text).strip():
-            raise SearchInputError("the description is empty: describe clothing colours, e.g. 'red jacket, blue jeans'")
+            raise SearchInputError(
+                "the description is empty: describe the person, e.g. 'woman in a red jacket with a backpack'"
+            )
         if len(text) > 500:
             raise SearchInputError("the description is too long (500 characters at most)")
-        return parse_query(text)
+        return parse_description(text)
+
+    def _columns(
+        self, camera_ids: Sequence[str] | None, time_range: tuple[TimeBound, TimeBound] | None
+    ) -> PayloadColumns:
+        return self._guard(lambda: payload_columns(self.index, camera_ids, time_range))
+
+    def _filtered_ids(
+        self,
+        attribute_filters: Mapping[str, bool] | None,
+        camera_ids: Sequence[str] | None,
+        time_range: tuple[TimeBound, TimeBound] | None,
+    ) -> set[str] | None:
+        """Ids of the points passing the attribute filters; None when there are no filters."""
+        if not attribute_filters:
+            return None
+        columns = self._columns(camera_ids, time_range)
+        keep = _filter_mask(attribute_filters, columns.attribute_probs)
+        return {columns.ids[i] for i in np.flatnonzero(keep)}
 
     def _text_scores(
         self,
-        text: str,
+        text: str | None,
         camera_ids: Sequence[str] | None,
         time_range: tuple[TimeBound, TimeBound] | None,
+        attribute_filters: Mapping[str, bool] | None = None,
     ) -> _TextScores:
-        """The description's score (0..1) for every tracklet in the filters, and what the user should know."""
-        query = self._parse_text(text)
+        """The description's score (0..1) for every tracklet in the filters, and what the user should know.
+
+        Tracklets with attribute probabilities are scored by `tasks.attribute_scoring` (geometric mean
+        of the constraints' probabilities); those indexed without an attribute model by the colour
+        rules (`_AttributeScorer`). `attribute_filters` drop tracklets that fail them (score 0) and,
+        without a description, are the query themselves.
+        """
+        from tasks.attribute_scoring import filter_constraint, score_constraints
+
         notes: list[str] = []
-        if query.unmatched_words:
-            notes.append(f"not understood or not measured: {', '.join(query.unmatched_words)}")
-        clip = self.clip
+        description = None
+        if text is not None and str(text).strip():
+            description = self._parse_text(text)
+        elif not attribute_filters:
+            self._parse_text("")  # raises the "empty description" error
+        if description is not None:
+            constraints = list(description.constraints)
+            if description.unknown_words:
+                notes.append(f"not understood: {', '.join(description.unknown_words)}")
+            if description.unmeasured:
+                notes.append(f"not measured by the attribute model: {', '.join(description.unmeasured)}")
+        else:
+            try:
+                constraints = [filter_constraint(name, wanted) for name, wanted in (attribute_filters or {}).items()]
+            except KeyError as exc:
+                raise SearchInputError(str(exc.args[0])) from None
+        clip = self.clip if description is not None else None
         clip_scores: dict[str, float] = {}
         if clip is not None:
-            clip_scores = self._clip_scores(clip, text, camera_ids, time_range, notes)
-        if clip is None or clip.is_random:
+            clip_scores = self._clip_scores(clip, str(text), camera_ids, time_range, notes)
+        if description is not None and (clip is None or clip.is_random):
             notes.append(self.clip_note or "")
-        if query.is_empty() and not clip_scores:
+        if not constraints and not clip_scores:
+            heard = (description.unknown_words + description.unmeasured) if description is not None else []
             raise SearchInputError(
-                f"no clothing colour understood in '{text.strip()[:80]}': text search without CLIP uses upper/lower "
-                "clothing colours, e.g. 'black top and blue jeans'"
+                f"not understood: {', '.join(heard) or str(text).strip()[:80]}. Describe the person with words such "
+                "as 'woman', 'old man', 'red jacket', 'blue jeans', 'long hair', 'backpack', 'no hat'"
             )
-        rows = self._guard(lambda: scroll_all(self.index, camera_ids, time_range))
-        ids = [pid for pid, _payload in rows]
-        payloads = [payload for _pid, payload in rows]
-        scorer = _AttributeScorer(query)
-        attribute = np.zeros(len(rows))
-        if not query.is_empty():
-            attribute = np.fromiter(
-                (
+        columns = self._columns(camera_ids, time_range)
+        ids, payloads, has = columns.ids, columns.payloads, columns.has_attributes
+        learned = score_constraints(constraints, columns.attribute_probs[has]) if has.any() and constraints else None
+        attribute = np.zeros(len(ids))
+        position = np.cumsum(has) - 1  # row i of the index -> its row in `learned` (where has[i])
+        if learned is not None:
+            attribute[has] = np.where(learned.scores >= MIN_ATTRIBUTE_SCORE, learned.scores, 0.0)
+        query = description.colour_query() if description is not None else None
+        scorer = _AttributeScorer(query) if query is not None and not query.is_empty() else None
+        old = np.flatnonzero(~has)
+        if old.size:
+            notes.append(
+                f"{old.size} of {len(ids)} tracklets were indexed without the attribute model: "
+                + ("they are scored by clothing colours only" if scorer else "they cannot match this description")
+            )
+            if scorer is not None:
+                attribute[old] = [
                     scorer.score(p.get("upper_color"), p.get("upper_color_conf"), p.get("lower_color"),
                                  p.get("lower_color_conf"))
-                    for p in payloads
-                ),
-                np.float64,
-                len(payloads),
-            )
+                    for p in (payloads[i] for i in old)
+                ]
+        if attribute_filters:
+            attribute[~_filter_mask(attribute_filters, columns.attribute_probs)] = 0.0
+            notes.append(_filters_note(attribute_filters))
         raw_clip = np.array([clip_scores.get(pid, np.nan) for pid in ids]) if clip_scores else None
         scores = attribute
         if raw_clip is not None:
             scaled = np.clip((raw_clip - CLIP_SCORE_FLOOR) / (CLIP_SCORE_CEIL - CLIP_SCORE_FLOOR), 0.0, 1.0)
-            if query.is_empty():
+            if not constraints:
                 scores = np.where(np.isnan(raw_clip), 0.0, scaled)
             else:
                 mixed = (TEXT_ATTRIBUTE_WEIGHT * attribute + TEXT_CLIP_WEIGHT * scaled) / (
@@ -781,10 +850,12 @@ class SearchEngine:
 
         def explain(i: int) -> str:
             parts = []
-            if not query.is_empty():
+            if has[i] and learned is not None:
+                parts.append(learned.explain(int(position[i])))
+            elif scorer is not None:
                 p = payloads[i]
-                parts.append("attributes: " + scorer.explain(p.get("upper_color"), p.get("upper_color_conf"),
-                                                             p.get("lower_color"), p.get("lower_color_conf")))
+                parts.append("colour rules: " + scorer.explain(p.get("upper_color"), p.get("upper_color_conf"),
+                                                               p.get("lower_color"), p.get("lower_color_conf")))
             if raw_clip is not None and not np.isnan(raw_clip[i]):
                 parts.append(f"clip {raw_clip[i]:.2f}")
             return "; ".join(parts)
@@ -809,23 +880,26 @@ class SearchEngine:
                 lambda: search_vectors(config, CLIP_VECTOR, vector, max(total, 1), camera_ids, time_range)
             )
         except IndexSchemaError:
-            notes.append("the index holds no CLIP vectors (the pipeline ran without CLIP): colours only")
+            notes.append("the index holds no CLIP vectors (the pipeline ran without CLIP): attributes only")
             return {}
         return {hit.point_id: float(hit.score) for hit in hits}
 
     def search_text(
         self,
-        text: str,
+        text: str | None,
         camera_ids: Sequence[str] | None = None,
         time_range: tuple[TimeBound, TimeBound] | None = None,
         limit: int = 10,
+        attribute_filters: Mapping[str, bool] | None = None,
     ) -> SearchResults:
-        """People matching a clothing description ("black top and blue jeans"), best first.
+        """People matching a description ("woman in a red jacket with a backpack"), best first.
 
-        Tracklets scoring 0 (none of the described colours) are not results.
+        Without a description, `attribute_filters` alone are the query ("only women, with a bag").
+        Tracklets failing a filter, scoring under MIN_ATTRIBUTE_SCORE by their attributes, or (colour
+        rules) showing none of the described colours are not results.
         """
         _check_limit(limit)
-        text_scores = self._text_scores(text, camera_ids, time_range)
+        text_scores = self._text_scores(text, camera_ids, time_range, attribute_filters)
         keep = np.flatnonzero(text_scores.scores > 0)
         results = self._group(
             [text_scores.payloads[i] for i in keep], text_scores.scores[keep],
@@ -840,21 +914,25 @@ class SearchEngine:
         camera_ids: Sequence[str] | None = None,
         time_range: tuple[TimeBound, TimeBound] | None = None,
         limit: int = 10,
+        attribute_filters: Mapping[str, bool] | None = None,
     ) -> SearchResults:
         """Image, text, or both: both rank the image's nearest tracklets by the weighted mean
-        COMBINED_IMAGE_WEIGHT * appearance + COMBINED_TEXT_WEIGHT * description."""
+        COMBINED_IMAGE_WEIGHT * appearance + COMBINED_TEXT_WEIGHT * description. `attribute_filters`
+        narrow any of them, or are the query on their own."""
         has_text = text is not None and str(text).strip() != ""
-        if image is None and not has_text:
+        if image is None and not has_text and not attribute_filters:
             raise SearchInputError("give an image of the person, a description, or both")
         if image is None:
-            return self.search_text(str(text), camera_ids, time_range, limit)
+            return self.search_text(str(text) if has_text else None, camera_ids, time_range, limit, attribute_filters)
         if not has_text:
-            return self.search_image(image, camera_ids, time_range, limit)
+            return self.search_image(image, camera_ids, time_range, limit, attribute_filters)
         _check_limit(limit)
         self.count()
-        text_scores = self._text_scores(str(text), camera_ids, time_range)
+        text_scores = self._text_scores(str(text), camera_ids, time_range, attribute_filters)
         hits, person = self._image_hits(image, camera_ids, time_range, _candidates(limit))
         position = {pid: i for i, pid in enumerate(text_scores.ids)}
+        if attribute_filters:  # a hit failing a filter scored 0 as text: it is not a result
+            hits = [hit for hit in hits if hit.point_id in position and text_scores.scores[position[hit.point_id]] > 0]
         rows = [position.get(hit.point_id) for hit in hits]
         appearance = np.clip(np.array([hit.score for hit in hits], np.float64), 0.0, 1.0)
         described = np.array([0.0 if i is None else text_scores.scores[i] for i in rows])
@@ -869,6 +947,7 @@ class SearchEngine:
 
         results = self._group([hit.payload for hit in hits], scores, explain, limit)
         return SearchResults(results, [person.note, *text_scores.notes], person.crop, person.box)
+
 
     def _group(
         self, payloads: Sequence[dict[str, Any]], scores: np.ndarray, explain: Callable[[int], str], limit: int
@@ -1119,6 +1198,17 @@ def _timeline_frames(videos: list[Path], camera_id: str, start: int, end: int) -
         offset += local
 
 
+def _filters_note(attribute_filters: Mapping[str, bool]) -> str:
+    """'filters: woman, bag, no hat (attribute probability >= 0.5)'."""
+    from tasks.attribute_scoring import ATTRIBUTE_FILTERS, FILTER_MIN_PROBABILITY
+
+    labels = [
+        ("" if wanted else "no ") + ATTRIBUTE_FILTERS.get(name, (name, ()))[0]
+        for name, wanted in attribute_filters.items()
+    ]
+    return f"filters: {', '.join(labels)} (attribute probability >= {FILTER_MIN_PROBABILITY:g})"
+
+
 def _check_limit(limit: int) -> None:
     if not 1 <= int(limit) <= 1000:
         raise SearchInputError(f"limit must be between 1 and 1000, got {limit}")
@@ -1133,3 +1223,13 @@ def load_engine(config_path: str | os.PathLike) -> SearchEngine:
     from smarttrace.config import load_config
 
     return SearchEngine(load_config(config_path))
+
+
+def _filter_mask(attribute_filters: Mapping[str, bool], probs: np.ndarray) -> np.ndarray:
+    """Rows passing every attribute filter; an unknown filter name is the user's error."""
+    from tasks.attribute_scoring import filter_mask
+
+    try:
+        return filter_mask(dict(attribute_filters), probs)
+    except KeyError as exc:
+        raise SearchInputError(str(exc.args[0])) from None

@@ -1,7 +1,13 @@
-"""Stage 2 for one camera: tracks -> one row per tracklet with crops, embeddings, colours.
+"""Stage 2 for one camera: tracks -> one row per tracklet with crops, embeddings, attributes, colours.
 
 Decodes the camera's video once more, but only cuts the K selected crops per tracklet, so the
 cost is decoding (cheap) plus a few hundred small OSNet forward passes, not detection.
+
+Attributes (gender, age, garments, bags, colours: `tasks.attribute_vocab`) come from the PETA-trained
+attribute model when one is given: its per-crop probabilities are averaged per tracklet with the same
+crop-quality weights as the ReID vector, so a sharp, unoccluded crop counts more than a blurred one.
+The pose-region colour rules (`tasks.attributes`) still run: they are the text-search fallback for
+indexes built without the model and the "clothes" line of the person page.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -19,12 +26,15 @@ import pandas as pd
 import pyarrow as pa
 
 from smarttrace.config import CameraConfig, EmbedConfig
-from storage.schemas import TRACKLETS_SCHEMA
+from storage.schemas import ATTRIBUTE_VOCABULARY, TRACKLETS_SCHEMA
 from tasks.attributes import describe_person
 from tasks.embed_clip import ClipEmbedder
 from tasks.embed_reid import ReidEmbedder
 from tasks.select_crops import crop_quality, select_crops
 from tasks.video import CameraDecode, camera_videos, iter_camera_frames, open_video
+
+if TYPE_CHECKING:
+    from tasks.attribute_model import AttributeModel
 
 log = logging.getLogger("smarttrace.embed")
 FOOT_PATH_POINTS = 32  # foot-point samples kept per tracklet for the path summary
@@ -36,7 +46,9 @@ class EmbedRun:
 
     table: pa.Table
     crops: int = 0
-    seconds: dict[str, float] = field(default_factory=lambda: {"decode": 0.0, "reid": 0.0, "clip": 0.0, "other": 0.0})
+    seconds: dict[str, float] = field(
+        default_factory=lambda: {"decode": 0.0, "reid": 0.0, "attributes": 0.0, "clip": 0.0, "other": 0.0}
+    )
 
 
 def _frame_size(camera: CameraConfig) -> tuple[int, int]:
@@ -102,6 +114,31 @@ def _weighted_mean(vectors: np.ndarray, weights: np.ndarray) -> list[float] | No
     return (mean / max(np.linalg.norm(mean), 1e-9)).astype(np.float32).tolist()
 
 
+def align_attributes(probs: np.ndarray, model_names: tuple[str, ...] | list[str]) -> np.ndarray:
+    """(n, len(model_names)) model outputs -> (n, len(ATTRIBUTE_VOCABULARY)), NaN where the model has no
+    output for a name. Names the vocabulary does not know are dropped (they cannot be stored)."""
+    probs = np.asarray(probs, dtype=np.float32).reshape(len(probs), -1)
+    if probs.shape[1] != len(model_names):
+        raise ValueError(f"attribute model gave {probs.shape[1]} outputs for {len(model_names)} names")
+    if tuple(model_names) == ATTRIBUTE_VOCABULARY:
+        return probs
+    out = np.full((len(probs), len(ATTRIBUTE_VOCABULARY)), np.nan, dtype=np.float32)
+    position = {name: i for i, name in enumerate(ATTRIBUTE_VOCABULARY)}
+    for j, name in enumerate(model_names):
+        if name in position:
+            out[:, position[name]] = probs[:, j]
+    return out
+
+
+def _weighted_probabilities(probs: np.ndarray, weights: np.ndarray) -> list[float] | None:
+    """Quality-weighted mean of per-crop probabilities (not re-normalised: they stay probabilities)."""
+    if len(probs) == 0:
+        return None
+    w = np.asarray(weights, dtype=np.float64)
+    w = w if w.sum() > 1e-9 else np.ones_like(w)
+    return ((probs.astype(np.float64) * w[:, None]).sum(axis=0) / w.sum()).astype(np.float32).tolist()
+
+
 def _empty_table() -> pa.Table:
     return TRACKLETS_SCHEMA.empty_table()
 
@@ -113,8 +150,12 @@ def embed_camera(
     run_root: Path,
     reid: ReidEmbedder,
     clip: ClipEmbedder | None,
+    attributes: AttributeModel | None = None,
 ) -> EmbedRun:
-    """Build the tracklets table of one camera; thumbnails go under `run_root/thumbnails/<camera>/`."""
+    """Build the tracklets table of one camera; thumbnails go under `run_root/thumbnails/<camera>/`.
+
+    `attributes`: the attribute model, or None (no model file): `attribute_probs` stays null.
+    """
     run = EmbedRun(table=_empty_table())
     if tracks.empty:
         log.info("camera %s: no tracks, no tracklets (nobody was seen)", camera.id)
@@ -127,13 +168,19 @@ def embed_camera(
     t0 = time.perf_counter()
     reid_vectors = reid(crops)
     run.seconds["reid"] += time.perf_counter() - t0
+    attribute_probs = None
+    if attributes is not None and crops:
+        t0 = time.perf_counter()
+        attribute_probs = align_attributes(attributes(crops, calibrated=config.attribute_calibrated),
+                                           tuple(attributes.names))
+        run.seconds["attributes"] += time.perf_counter() - t0
     video_path = str(camera_videos(camera.video)[0])
     records = []
     for tracklet_id, rows in tracks.groupby("track_id"):
         positions = np.flatnonzero(chosen["track_id"].to_numpy() == tracklet_id)
         records.append(
             _tracklet_record(camera, int(tracklet_id), rows, chosen, positions, crops, reid_vectors, clip, config,
-                             run_root, video_path, run)
+                             run_root, video_path, run, attribute_probs)
         )
     run.table = pa.Table.from_pylist(records, schema=TRACKLETS_SCHEMA)
     run.seconds["other"] += time.perf_counter() - started - sum(v for k, v in run.seconds.items() if k != "other")
@@ -157,6 +204,7 @@ def _tracklet_record(
     run_root: Path,
     video_path: str,
     run: EmbedRun,
+    attribute_probs: np.ndarray | None = None,
 ) -> dict:
     """One row of the tracklets table."""
     detected = rows.loc[~rows["interpolated"]]
@@ -184,6 +232,7 @@ def _tracklet_record(
         "upper_color_conf": None,
         "lower_color": None,
         "lower_color_conf": None,
+        "attribute_probs": None,
     }
     if len(positions) == 0:  # every box too small, cut or overlapped: kept, but not searchable by look
         return record
@@ -196,6 +245,8 @@ def _tracklet_record(
         best_frame=int(chosen["frame_index"].iloc[best]),
         reid_embedding=_weighted_mean(reid_vectors[positions], quality),
         reid_crop_embeddings=reid_vectors[positions].tolist(),
+        attribute_probs=None if attribute_probs is None else _weighted_probabilities(attribute_probs[positions],
+                                                                                     quality),
     )
     if clip is not None:
         top = positions[np.argsort(-quality)[: config.clip_crops_per_tracklet]]

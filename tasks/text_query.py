@@ -1,9 +1,33 @@
-"""Free-text person descriptions ("red jacket and blue jeans") -> colour constraints and scores.
+"""Free-text person descriptions ("woman in a red jacket, blue jeans, with a backpack") -> constraints.
 
-Why a small parser and not only CLIP: colours are what witnesses remember and what CLIP on
-80-pixel crops gets wrong most often; the attribute stage already measured each tracklet's
-upper/lower colour shares, so a query can be checked against them and the match explained
-("upper red 0.62, lower blue 0.48"). Plain Python: no Prefect, no I/O.
+Why a small hand-written parser and not an embedding of the whole sentence: a witness's words map
+onto a fixed, measured vocabulary (PETA's attributes, `tasks.attribute_vocab`), so every word can
+be checked, explained ("woman 0.93, backpack 0.81, upper red 0.77") and, when it is not part of
+the vocabulary, reported back instead of silently changing the ranking. Plain Python: no Prefect,
+no I/O, no model.
+
+What the parser understands (see `LEXICON` for every word):
+
+* people words: gender ("woman", "guy", "she"), age ("kid", "teenager", "old man", "in his 60s",
+  "35 years old", "middle-aged");
+* garments, whose colours bind to the garment's region: a colour binds to the NEXT garment word,
+  so "red jacket and blue jeans" gives upper red + lower blue and "blue jacket and red jeans" the
+  opposite; garment types are constraints of their own (jacket, t-shirt, suit, sweater, jeans,
+  trousers, shorts, skirt, dress, short / long sleeves);
+* hair ("long blonde hair" -> long hair + hair yellow), footwear ("sneakers", "black shoes"),
+  carried things ("with a backpack", "pulling a suitcase", "plastic bag", "shoulder bag"),
+  accessories (hat, cap, sunglasses, scarf -> muffler);
+* negations ("no bag", "without a hat", "not carrying anything"): the negation applies to the next
+  thing named (and to the one after "or" / "nor").
+
+Colours: the product's 12-colour palette (`COLOR_NAMES`) maps onto PETA's 11 colours one to one,
+except beige, which PETA does not have: its annotators labelled khaki, tan and cream clothes as
+brown, yellow or white, so "beige" is satisfied by any of those three (`PALETTE_TO_PETA`). A colour
+PETA does not label for a region (there is no lower-body orange, no red hair) is reported as not
+measured rather than dropped.
+
+`parse_query` keeps the old colour-only view (`AttributeQuery`, upper / lower / any colours) that
+the colour-rule scorer (`score_attributes`) needs for tracklets indexed without an attribute model.
 """
 
 from __future__ import annotations
@@ -12,20 +36,9 @@ import re
 from dataclasses import dataclass, field
 
 from storage.schemas import COLOR_NAMES
+from tasks.attribute_vocab import ATTRIBUTE_INDEX
 
-UPPER_GARMENTS = frozenset(
-    "shirt t-shirt tshirt tee top jacket coat hoodie sweater jumper blouse vest parka blazer cardigan sweatshirt"
-    " pullover anorak raincoat fleece".split()
-)
-LOWER_GARMENTS = frozenset("pants trousers jeans shorts skirt leggings chinos joggers".split())
-FULL_BODY_GARMENTS = frozenset("dress suit overalls tracksuit uniform".split())  # colour both regions
-# Things we do not measure: a colour bound to them is consumed, so it does not leak into `any`.
-OTHER_ITEMS = frozenset(
-    "shoes shoe sneakers trainers boots hat cap beanie hair bag backpack handbag scarf umbrella gloves helmet"
-    " socks belt glasses sunglasses bike".split()
-)
-IMPLIED_BLUE = frozenset({"jeans", "denim"})  # without a colour, these are usually blue
-IMPLIED_WEIGHT = 0.5  # an implied colour counts half as much as a stated one
+# ---------------------------------------------------------------------------- colours
 
 COLOR_SYNONYMS: dict[str, str] = {
     **{name: name for name in COLOR_NAMES},
@@ -42,14 +55,465 @@ COLOR_SYNONYMS: dict[str, str] = {
     "grayish": "grey", "yellowish": "yellow", "brownish": "brown", "pinkish": "pink", "purplish": "purple",
     "orangish": "orange", "orangey": "orange", "whitish": "white", "blackish": "black",
 }  # fmt: skip
-# Words that change nothing: shade modifiers (the palette has no shades) and filler.
+
+# Product palette -> PETA colour names (see the module docstring for beige).
+PALETTE_TO_PETA: dict[str, tuple[str, ...]] = {
+    **{name: (name.capitalize(),) for name in COLOR_NAMES if name != "beige"},
+    "beige": ("Brown", "Yellow", "White"),
+}
+# Hair-only colour words: said without "hair" they still describe the hair ("a blonde woman").
+HAIR_COLOUR_WORDS: dict[str, str] = {"blonde": "Yellow", "blond": "Yellow", "brunette": "Brown"}
+
+IMPLIED_WEIGHT = 0.5  # an implied constraint ("jeans" -> lower blue for the colour rules) counts half
+
+# ---------------------------------------------------------------------------- the lexicon
+
+
+@dataclass(frozen=True)
+class Noun:
+    """A thing a description names: its body region (where its colours go) and its attributes.
+
+    `attributes` are alternatives (the thing is there when ANY of them is); `variants` replace them
+    when a modifier comes before the noun ("short" + "skirt" -> lowerBodyShortSkirt). `region` None:
+    colours said before it describe nothing measured (a red backpack).
+    """
+
+    label: str
+    region: str | None = None  # upper, lower, full (both), hair, footwear, or None
+    attributes: tuple[str, ...] = ()
+    variants: tuple[tuple[str, str, tuple[str, ...]], ...] = ()  # (modifier, label, attributes)
+    implies_blue: bool = False  # jeans: the colour rules read them as lower blue (at IMPLIED_WEIGHT)
+
+
+@dataclass(frozen=True)
+class Trait:
+    """A word that is a constraint by itself: "woman", "kid", "formal", "bald"."""
+
+    label: str
+    attributes: tuple[str, ...]
+    negated: bool = False  # "adult" = not under 15
+    weight: float = 1.0
+
+
+_BAGS = ("carryingBackpack", "carryingMessengerBag", "carryingPlasticBags", "carryingSuitcase",
+         "carryingLuggageCase", "carryingOther")  # fmt: skip
+_YOUNG = ("personalLess15", "personalLess30")
+_OLD = ("personalLess60", "personalLarger60")
+_SKIRT = Noun("skirt", "lower", ("lowerBodyShortSkirt", "lowerBodyLongSkirt"),
+              (("short", "short skirt", ("lowerBodyShortSkirt",)), ("long", "long skirt", ("lowerBodyLongSkirt",))))
+_DRESS = Noun("dress", "full", _SKIRT.attributes, _SKIRT.variants)
+_TROUSERS = Noun("trousers", "lower", ("lowerBodyTrousers",), (("short", "shorts", ("lowerBodyShorts",)),))
+_JACKET = Noun("jacket", "upper", ("upperBodyJacket",))
+_SWEATER = Noun("sweater", "upper", ("upperBodySweater",))
+_TSHIRT = Noun("t-shirt", "upper", ("upperBodyTshirt",))
+_SNEAKERS = Noun("sneakers", "footwear", ("footwearSneakers",))
+_LEATHER = Noun("leather shoes", "footwear", ("footwearLeatherShoes",))
+_BACKPACK = Noun("backpack", None, ("carryingBackpack",))
+_SHOULDER_BAG = Noun("shoulder bag", None, ("carryingMessengerBag",))
+_PLASTIC_BAG = Noun("plastic bag", None, ("carryingPlasticBags",))
+_SUITCASE = Noun("suitcase", None, ("carryingSuitcase", "carryingLuggageCase"))
+_BUGGY = Noun("baby buggy", None, ("carryingBabyBuggy",))
+_HAT = Noun("hat", None, ("accessoryHat",))
+_SUNGLASSES = Noun("sunglasses", None, ("accessorySunglasses",))
+_MUFFLER = Noun("scarf", None, ("accessoryMuffler",))
+_HAIR = Noun("hair", "hair", (), (("short", "short hair", ("hairShort",)), ("long", "long hair", ("hairLong",))))
+_SLEEVES = Noun("sleeves", "upper", (), (("short", "short sleeves", ("upperBodyShortSleeve",)),
+                                         ("long", "long sleeves", ("upperBodyLongSleeve",))))
+_SHOES = Noun("shoes", "footwear")
+_FEMALE = Trait("woman", ("personalFemale",))
+_MALE = Trait("man", ("personalMale",))
+_KID = Trait("under 15", ("personalLess15",))
+_TEEN = Trait("young", _YOUNG)
+_OLD_TRAIT = Trait("old", _OLD)
+_ELDERLY = Trait("over 60", ("personalLarger60",))
+_FORMAL = Trait("formal", ("upperBodyFormal", "lowerBodyFormal"))
+
+# Word (or phrase, words joined by spaces) -> meaning. Plurals are found by stripping "s"/"es".
+LEXICON: dict[str, Noun | Trait | tuple[Trait, ...]] = {
+    # upper body: region only (the colour binds here, no garment type is implied)
+    **{w: Noun("top", "upper") for w in ("top", "shirt", "blouse", "vest", "polo", "torso", "upper",
+                                          "upper body", "upperbody")},
+    **{w: _JACKET for w in ("jacket", "coat", "parka", "anorak", "raincoat", "windbreaker", "overcoat",
+                            "trench coat", "puffer", "down jacket", "gilet")},
+    "blazer": Noun("blazer", "upper", ("upperBodySuit", "upperBodyJacket")),
+    **{w: _TSHIRT for w in ("t shirt", "tshirt", "tee", "tee shirt")},
+    **{w: _SWEATER for w in ("sweater", "jumper", "pullover", "cardigan", "sweatshirt", "hoodie", "fleece")},
+    "suit": Noun("suit", "full", ("upperBodySuit", "lowerBodySuits")),
+    **{w: _SLEEVES for w in ("sleeve", "sleeves", "sleeved")},
+    "sleeveless": Noun("sleeveless", "upper", ("upperBodyNoSleeve",)),
+    "tank top": Noun("sleeveless", "upper", ("upperBodyNoSleeve",)),
+    "logo": Noun("logo", "upper", ("upperBodyLogo",)),
+    **{w: Noun("plaid", "upper", ("upperBodyPlaid",)) for w in ("plaid", "checked", "checkered", "tartan",
+                                                                 "flannel")},
+    **{w: Noun("stripes", "upper", ("upperBodyThinStripes", "upperBodyThickStripes"))
+       for w in ("striped", "stripes", "stripy", "stripe")},
+    "v neck": Noun("v-neck", "upper", ("upperBodyVNeck",)),
+    **{w: Noun(w, "full") for w in ("uniform", "overalls", "tracksuit", "outfit", "clothes", "clothing")},
+    # lower body
+    **{w: Noun("bottoms", "lower") for w in ("bottoms", "lower", "lower body", "lowerbody", "legs")},
+    **{w: Noun("jeans", "lower", ("lowerBodyJeans",), implies_blue=True) for w in ("jeans", "denims")},
+    **{w: _TROUSERS for w in ("trousers", "pants", "slacks", "chinos", "joggers", "sweatpants", "khakis")},
+    "shorts": Noun("shorts", "lower", ("lowerBodyShorts",)),
+    "hot pants": Noun("hot pants", "lower", ("lowerBodyHotPants",)),
+    "skirt": _SKIRT,
+    "miniskirt": Noun("short skirt", "lower", ("lowerBodyShortSkirt",)),
+    "dress": _DRESS,
+    **{w: Noun("capri", "lower", ("lowerBodyCapri",)) for w in ("capri", "capris", "capri pants", "cropped trousers")},
+    "leggings": Noun("leggings", "lower", ("lowerBodyCapri", "lowerBodyTrousers")),
+    # hair
+    **{w: _HAIR for w in ("hair", "haired", "hairstyle")},
+    "ponytail": Noun("long hair", "hair", ("hairLong",)),
+    "bald": Trait("bald", ("hairBald",)),
+    # footwear
+    **{w: _SHOES for w in ("shoe", "shoes", "footwear")},
+    **{w: _SNEAKERS for w in ("sneaker", "sneakers", "trainer", "trainers", "running shoes", "tennis shoes")},
+    **{w: Noun("boots", "footwear", ("footwearBoots",)) for w in ("boot", "boots")},
+    **{w: Noun("sandals", "footwear", ("footwearSandals",)) for w in ("sandal", "sandals", "flip flops", "flipflops")},
+    **{w: _LEATHER for w in ("leather shoes", "dress shoes", "loafers", "heels", "high heels")},
+    **{w: Noun("stockings", "footwear", ("footwearStocking",)) for w in ("stocking", "stockings", "tights")},
+    # carried things (their colours are not measured)
+    **{w: _BACKPACK for w in ("backpack", "rucksack", "knapsack", "schoolbag", "school bag", "daypack")},
+    **{w: _SHOULDER_BAG for w in ("messenger bag", "shoulder bag", "satchel", "handbag", "hand bag", "purse", "tote",
+                                  "tote bag", "side bag", "crossbody bag", "man bag")},
+    **{w: _PLASTIC_BAG for w in ("plastic bag", "shopping bag", "carrier bag", "grocery bag", "plastic bags")},
+    **{w: _SUITCASE for w in ("suitcase", "luggage", "trolley", "trolley bag", "roller bag", "luggage case",
+                              "travel bag", "wheeled bag")},
+    **{w: Noun("bag", None, _BAGS) for w in ("bag", "bags")},
+    **{w: Noun("folder", None, ("carryingFolder",)) for w in ("folder", "documents", "papers", "clipboard")},
+    "briefcase": Noun("briefcase", None, ("carryingMessengerBag", "carryingFolder", "carryingOther")),
+    **{w: _BUGGY for w in ("stroller", "pram", "buggy", "pushchair", "baby buggy")},
+    "nothing": Noun("carrying nothing", None, ("carryingNothing",)),
+    "empty handed": Noun("carrying nothing", None, ("carryingNothing",)),
+    # accessories
+    **{w: _HAT for w in ("hat", "cap", "beanie", "baseball cap", "beret", "helmet")},
+    **{w: _SUNGLASSES for w in ("sunglasses", "shades", "sun glasses")},
+    **{w: _MUFFLER for w in ("scarf", "muffler", "scarves")},
+    **{w: Noun("hairband", None, ("accessoryHairBand",)) for w in ("hairband", "hair band", "headband", "head band")},
+    **{w: Noun("accessories", None, ("accessoryHat", "accessoryMuffler", "accessorySunglasses", "accessoryHairBand"))
+       for w in ("accessory", "accessories")},
+    # people: gender and age
+    **{w: _FEMALE for w in ("woman", "women", "lady", "ladies", "female", "she", "mother", "mum", "mom", "wife",
+                            "madam")},
+    **{w: _MALE for w in ("man", "men", "guy", "gentleman", "gent", "male", "he", "father", "dad", "husband",
+                          "dude", "bloke", "sir")},
+    "girl": (_FEMALE, Trait("young", _YOUNG, weight=IMPLIED_WEIGHT)),
+    "boy": (_MALE, Trait("young", _YOUNG, weight=IMPLIED_WEIGHT)),
+    **{w: _KID for w in ("kid", "child", "children", "toddler", "kids", "schoolchild", "schoolboy", "schoolgirl")},
+    **{w: _TEEN for w in ("teenager", "teen", "teenage", "adolescent", "youth", "young", "youngster", "teens")},
+    "student": Trait("young", _YOUNG, weight=IMPLIED_WEIGHT),
+    "adult": Trait("adult", ("personalLess15",), negated=True),
+    "middle aged": Trait("middle-aged", ("personalLess45", "personalLess60")),
+    **{w: _OLD_TRAIT for w in ("old", "older")},
+    **{w: _ELDERLY for w in ("elderly", "senior", "pensioner", "retiree")},
+    "grandmother": (_FEMALE, _ELDERLY), "granny": (_FEMALE, _ELDERLY), "grandma": (_FEMALE, _ELDERLY),
+    "grandfather": (_MALE, _ELDERLY), "grandpa": (_MALE, _ELDERLY),
+    # style
+    **{w: _FORMAL for w in ("formal", "formally", "smart", "business", "businessman", "businesswoman")},
+    "casual": Trait("casual", ("upperBodyCasual", "lowerBodyCasual")),
+}  # fmt: skip
+# "businessman" is a formal man too.
+LEXICON["businessman"] = (_FORMAL, _MALE)
+LEXICON["businesswoman"] = (_FORMAL, _FEMALE)
+
+# Words heard and understood, but that no attribute of the vocabulary measures: reported as such.
+UNMEASURED = frozenset(
+    "headphones headphone earphones earphones headset glasses spectacles umbrella gloves glove belt socks tie"
+    " watch earrings jewellery jewelry beard moustache mustache tattoo bike bicycle phone mask".split()
+)
+NEGATIONS = frozenset("no not without never nor none isn't doesn't aren't wasn't don't didn't non".split())
+MODIFIERS = frozenset({"short", "long"})
+# Words that change nothing: shade modifiers (neither palette has shades), verbs of wearing and
+# carrying, articles, pronouns, prepositions.
 IGNORED_WORDS = frozenset(
-    "dark light bright pale deep pastel faded a an the in with and or wearing wears wear dressed who is has"
-    " having his her their some of on plus that man woman person guy girl boy lady someone child kid people"
-    " men women coloured colored color colour".split()
+    "dark light bright pale deep pastel faded a an the in with and or but wearing wears wear worn dressed who is"
+    " are was has have having his her their its some of on plus that this person someone somebody people"
+    " pedestrian individual coloured colored color colour colors colours carrying carries carried carry holding"
+    " holds hold pulling pulls pull dragging drags wheeling pushing pushes push also both body at to for from by"
+    " aged very quite pair one lot any anyone looks looking like kind sort mostly mainly all over".split()
+)
+_DECADES = {"teens": 10, "twenties": 20, "thirties": 30, "forties": 40, "fifties": 50, "sixties": 60,
+            "seventies": 70, "eighties": 80, "nineties": 90}  # fmt: skip
+# Where a colour still waiting for its garment stops waiting ("in red, with a backpack": red is the
+# clothes, not the backpack). Not "and": "black and white shirt" is one garment.
+PHRASE_BOUNDARIES = frozenset({",", ";", ".", "with", "without", "carrying", "holding", "pulling", "pushing",
+                               "dragging", "wheeling", "who", "has", "having", "wearing"})
+_AGE_CONTEXT_AFTER = frozenset({"year", "years", "yo", "yrs", "old"})
+_AGE_CONTEXT_BEFORE = frozenset({"aged", "age", "about", "around", "roughly", "approximately", "maybe", "over",
+                                 "under"})
+_MAX_PHRASE = 3
+_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[,;.]")
+
+
+# ---------------------------------------------------------------------------- the parsed description
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """One thing a description asks for. Satisfied when ANY of `attributes` holds (or none, if negated).
+
+    `region` / `colour` are set for colour constraints (colour = the palette name said, e.g. "beige"),
+    so the colour-rule scorer can read the same parse.
+    """
+
+    label: str
+    attributes: tuple[str, ...]
+    negated: bool = False
+    weight: float = 1.0
+    region: str | None = None  # upper, lower, any, hair, footwear (colour constraints only)
+    colour: str | None = None
+
+    @property
+    def display(self) -> str:
+        """What the user reads in an explanation: "woman", "no hat", "upper red"."""
+        return f"no {self.label}" if self.negated else self.label
+
+
+@dataclass
+class Description:
+    """A parsed description: constraints, words not understood, things heard but not measured."""
+
+    text: str
+    constraints: list[Constraint] = field(default_factory=list)
+    unknown_words: list[str] = field(default_factory=list)
+    unmeasured: list[str] = field(default_factory=list)  # "headphones", "backpack colour red"
+
+    def is_empty(self) -> bool:
+        return not self.constraints
+
+    def add(self, constraint: Constraint) -> None:
+        """Append unless the same attributes are already asked for the same way."""
+        if constraint.attributes and all(
+            (c.attributes, c.negated) != (constraint.attributes, constraint.negated) for c in self.constraints
+        ):
+            self.constraints.append(constraint)
+
+    def colour_query(self) -> AttributeQuery:
+        """The upper / lower / any colours of the description, for the colour-rule scorer.
+
+        Negated colours are left out (the colour rules have no "not"). Everything else the rules
+        cannot measure (gender, bags, hair...) is listed in `unmatched_words`.
+        """
+        query = AttributeQuery(unmatched_words=list(self.unknown_words))
+        for constraint in self.constraints:
+            if constraint.colour is not None and constraint.region in ("upper", "lower", "any") and not (
+                constraint.negated
+            ):
+                getattr(query, constraint.region).add(constraint.colour)
+            elif constraint.colour is None and constraint.label in _REGION_LOCATING_LABELS:
+                continue  # a garment type only tells the rules where the colour is
+            else:
+                query.unmatched_words.append(constraint.display)
+        if any(c.label == "jeans" and not c.negated for c in self.constraints) and not query.lower:
+            query.lower.add("blue")
+            query.weights[("lower", "blue")] = IMPLIED_WEIGHT
+        return query
+
+
+# Garment types: the colour rules do not measure them, but they say where a colour is, so they are
+# not reported as "not measured" in the colour-only view.
+_REGION_LOCATING_LABELS = frozenset(
+    label
+    for noun in LEXICON.values()
+    if isinstance(noun, Noun) and noun.region in ("upper", "lower", "full")
+    for label in (noun.label, *(variant[1] for variant in noun.variants))
 )
 
-_TOKEN = re.compile(r"[a-z]+(?:-[a-z]+)*")
+
+# ---------------------------------------------------------------------------- tokens
+
+
+def _tokens(text: str) -> list[str]:
+    """Lower-case words; hyphens split words ("dark-blue", "t-shirt" -> "t shirt", "35-year-old")."""
+    return _TOKEN.findall(text.lower().replace("-", " ").replace("’", "'"))
+
+
+def _lookup(word: str) -> Noun | Trait | tuple[Trait, ...] | None:
+    """The lexicon entry of a word or phrase, trying its singular ("jackets", "dresses")."""
+    for candidate in (word, word[:-1] if word.endswith("s") else None, word[:-2] if word.endswith("es") else None):
+        if candidate and candidate in LEXICON:
+            return LEXICON[candidate]
+    return None
+
+
+def _phrase(words: list[str], start: int) -> tuple[str, int]:
+    """The longest lexicon phrase starting at `start` (up to _MAX_PHRASE words) and its length."""
+    for length in range(min(_MAX_PHRASE, len(words) - start), 1, -1):
+        candidate = " ".join(words[start : start + length])
+        if _lookup(candidate) is not None:
+            return candidate, length
+    return words[start], 1
+
+
+def _age_buckets(low: int, high: int) -> tuple[str, ...]:
+    """PETA age groups (<=15, 16-30, 31-45, 46-60, >60) overlapping the ages [low, high]."""
+    bounds = (("personalLess15", 0, 15), ("personalLess30", 16, 30), ("personalLess45", 31, 45),
+              ("personalLess60", 46, 60), ("personalLarger60", 61, 200))  # fmt: skip
+    return tuple(name for name, lo, hi in bounds if lo <= high and low <= hi)
+
+
+def _age(word: str, before: str | None, after: str | None) -> Trait | None:
+    """'60s' / 'sixties' (a decade: its ages after the round number), or a number said as an age."""
+    if word in _DECADES or re.fullmatch(r"\d{1,2}0s", word):
+        decade = _DECADES.get(word) or int(word[:-1])
+        low = decade if decade == 10 else decade + 1  # "in his 60s" is 61-69 more often than 60
+        return Trait(f"age {word}", _age_buckets(low, decade + 9))
+    if word.isdigit() and 1 <= int(word) <= 110 and (after in _AGE_CONTEXT_AFTER or before in _AGE_CONTEXT_BEFORE):
+        return Trait(f"age {word}", _age_buckets(int(word), int(word)))
+    return None
+
+
+# ---------------------------------------------------------------------------- parsing
+
+
+def _region_colour(region: str, colour_word: str) -> tuple[str, ...]:
+    """PETA attributes of a palette colour on a region (those the vocabulary has; maybe none)."""
+    prefix = {"upper": ("upperBody",), "lower": ("lowerBody",), "any": ("upperBody", "lowerBody"),
+              "hair": ("hair",), "footwear": ("footwear",)}[region]  # fmt: skip
+    if colour_word in HAIR_COLOUR_WORDS:
+        peta: tuple[str, ...] = (HAIR_COLOUR_WORDS[colour_word],)
+    else:
+        peta = PALETTE_TO_PETA[COLOR_SYNONYMS[colour_word]]
+    return tuple(f"{p}{c}" for p in prefix for c in peta if f"{p}{c}" in ATTRIBUTE_INDEX)
+
+
+class _Parser:
+    """One left-to-right pass. Colours and "short"/"long" wait for the next noun; a negation waits
+    for the next thing named. State is per description."""
+
+    def __init__(self, text: str) -> None:
+        self.out = Description(text=text)
+        self.colours: list[str] = []  # colour words waiting for their garment
+        self.modifiers: list[str] = []
+        self.negated = False  # armed by "no" / "without"
+        self.last_negated = False  # the previous constraint was negated: "or" / "nor" re-arms
+
+    def _take_negation(self) -> bool:
+        negated, self.negated = self.negated, False
+        self.last_negated = negated
+        return negated
+
+    def colour(self, region: str, word: str, negated: bool) -> None:
+        colour = HAIR_COLOUR_WORDS.get(word, "").lower() or COLOR_SYNONYMS[word]
+        label_colour = "blonde" if word in ("blonde", "blond") else colour
+        attributes = _region_colour(region, word)
+        if not attributes:
+            self.out.unmeasured.append(f"{label_colour} {region if region != 'any' else 'clothes'}")
+            return
+        label = f"{label_colour} clothes" if region == "any" else f"{region} {label_colour}"
+        self.out.add(Constraint(label, attributes, negated, region=region, colour=colour))
+
+    def trait(self, trait: Trait) -> None:
+        negated = self._take_negation() != trait.negated
+        self.out.add(Constraint(trait.label, trait.attributes, negated, trait.weight))
+
+    def noun(self, noun: Noun, word: str) -> None:
+        label, attributes = noun.label, noun.attributes
+        unused = []
+        for modifier in self.modifiers:
+            variant = next((v for v in noun.variants if v[0] == modifier), None)
+            if variant is None:
+                unused.append(modifier)
+            else:
+                label, attributes = variant[1], variant[2]
+        self.out.unmeasured.extend(f"{m} {word}" for m in unused)
+        negated = self._take_negation()
+        colours, self.colours, self.modifiers = self.colours, [], []
+        if colours and noun.region is None:
+            self.out.unmeasured.extend(f"{noun.label} colour {c}" for c in colours)
+        elif colours:
+            regions = ("upper", "lower") if noun.region == "full" else (noun.region,)
+            for region in regions:
+                for colour in colours:
+                    self.colour(region, colour, negated)
+            if negated:  # "without a red jacket": the colour is denied, nothing is said about jackets
+                return
+        if attributes:
+            self.out.add(Constraint(label, attributes, negated))
+
+    def flush(self) -> None:
+        """Colours with no garment before a phrase boundary ("in red, with a backpack"): either region."""
+        if not self.colours:
+            return
+        colours, self.colours = self.colours, []
+        if all(c == "denim" for c in colours):  # "man in denim": denim is jeans
+            self.noun(LEXICON["jeans"], "denim")  # type: ignore[arg-type]
+            return
+        negated = self._take_negation()
+        for colour in colours:
+            self.colour("hair" if colour in HAIR_COLOUR_WORDS else "any", colour, negated)
+
+    def finish(self) -> Description:
+        self.flush()
+        self.out.unknown_words.extend(self.modifiers)
+        return self.out
+
+    def parse(self, words: list[str]) -> Description:
+        i = 0
+        while i < len(words):
+            word, length = _phrase(words, i)
+            before, after = (words[i - 1] if i else None), (words[i + length] if i + length < len(words) else None)
+            i += length
+            entry = _lookup(word)
+            if word in PHRASE_BOUNDARIES:
+                self.flush()
+            if entry is None and word not in COLOR_SYNONYMS and word not in HAIR_COLOUR_WORDS:
+                age = _age(word, before, after)
+                if age is not None:
+                    self.trait(age)
+                    while i < len(words) and words[i] in _AGE_CONTEXT_AFTER:  # "35 years old": not "old"
+                        i += 1
+                elif word in NEGATIONS:
+                    self.negated = True
+                elif word in ("or", "nor") and self.last_negated:
+                    self.negated = True
+                elif word == "anything" and self.negated:  # "not carrying anything" = carrying nothing
+                    self._take_negation()
+                    self.colours, self.modifiers = [], []
+                    self.out.add(Constraint("carrying nothing", ("carryingNothing",)))
+                elif word in MODIFIERS:
+                    self.modifiers.append(word)
+                elif word in UNMEASURED or _singular_in(word, UNMEASURED):
+                    self.out.unmeasured.append(word)
+                    self.colours, self.modifiers = [], []
+                    self._take_negation()
+                elif word in IGNORED_WORDS or word in PHRASE_BOUNDARIES:
+                    continue
+                else:
+                    self.out.unknown_words.append(word)
+                continue
+            if entry is None:  # a colour word
+                if word in HAIR_COLOUR_WORDS and _lookup(after or "") is not _HAIR:
+                    self.colour("hair", word, self._take_negation())  # "blonde woman": hair, said now
+                else:
+                    self.colours.append(word)
+            elif isinstance(entry, Noun):
+                self.noun(entry, word)
+            elif isinstance(entry, Trait):
+                self.trait(entry)
+            else:
+                negated = self._take_negation()
+                for trait in entry:
+                    self.negated = negated
+                    self.trait(trait)
+        return self.finish()
+
+
+def _singular_in(word: str, words: frozenset[str]) -> bool:
+    return word.endswith("s") and word[:-1] in words
+
+
+def parse_description(text: str) -> Description:
+    """Parse a witness's description into attribute constraints (see the module docstring).
+
+    Raises ValueError for an empty text. A text of only unknown words gives a Description with no
+    constraints and those words in `unknown_words`: the caller says "not understood: ...".
+    """
+    if not text or not text.strip():
+        raise ValueError("empty query")
+    return _Parser(text).parse(_tokens(text))
+
+
+# ---------------------------------------------------------------------------- the colour-rule view
 
 
 @dataclass
@@ -59,7 +523,7 @@ class AttributeQuery:
     upper: set[str] = field(default_factory=set)
     lower: set[str] = field(default_factory=set)
     any: set[str] = field(default_factory=set)  # colours said without a garment: either region
-    unmatched_words: list[str] = field(default_factory=list)  # words not understood (or not measured)
+    unmatched_words: list[str] = field(default_factory=list)  # not understood, or not measured by colour rules
     weights: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def is_empty(self) -> bool:
@@ -74,84 +538,13 @@ class AttributeQuery:
         ]
 
 
-def _tokens(text: str) -> list[str]:
-    """Lower-case words; a hyphenated word not in any vocabulary is split ("dark-blue")."""
-    words: list[str] = []
-    for token in _TOKEN.findall(text.lower()):
-        if "-" in token and _kind(token) == "unknown":
-            words.extend(token.split("-"))
-        else:
-            words.append(token)
-    return words
-
-
-def _singular(word: str) -> str:
-    """'jackets' -> 'jacket' when only the plural is unknown; 'jeans', 'pants' stay as they are."""
-    if _kind(word, plural=False) == "unknown" and word.endswith("s") and _kind(word[:-1], plural=False) != "unknown":
-        return word[:-1]
-    return word
-
-
-def _kind(word: str, plural: bool = True) -> str:
-    """Which vocabulary a word belongs to: colour, upper, lower, full, other, ignored or unknown."""
-    if plural:
-        word = _singular(word)
-    if word in COLOR_SYNONYMS:
-        return "colour"
-    for kind, vocabulary in (
-        ("upper", UPPER_GARMENTS),
-        ("lower", LOWER_GARMENTS),
-        ("full", FULL_BODY_GARMENTS),
-        ("other", OTHER_ITEMS),
-        ("ignored", IGNORED_WORDS),
-    ):
-        if word in vocabulary:
-            return kind
-    return "unknown"
-
-
-def _bind(query: AttributeQuery, kind: str, colours: list[str]) -> None:
-    """Attach the colours said before a garment to that garment's region(s)."""
-    if kind in ("upper", "full"):
-        query.upper.update(colours)
-    if kind in ("lower", "full"):
-        query.lower.update(colours)
-
-
 def parse_query(text: str) -> AttributeQuery:
-    """Bind each colour to the NEXT garment word; colours with no garment after them go to `any`.
+    """The colour-only view of `parse_description(text)`: what the colour rules can check.
 
-    "red jacket and blue jeans" -> upper {red}, lower {blue}. "jeans" without a colour (or "denim"
-    with no garment) implies lower blue at half weight, unless the lower body got an explicit colour.
+    "red jacket and blue jeans" -> upper {red}, lower {blue}. "jeans" without a lower colour implies
+    lower blue at IMPLIED_WEIGHT.
     """
-    if not text or not text.strip():
-        raise ValueError("empty query")
-    query = AttributeQuery()
-    pending: list[str] = []  # colours waiting for their garment
-    implied_blue = False
-    for raw in _tokens(text):
-        word = _singular(raw)
-        kind = _kind(word)
-        if kind == "colour":
-            pending.append(word)
-            continue
-        if kind in ("upper", "lower", "full"):
-            implied_blue |= word in IMPLIED_BLUE and not pending
-            _bind(query, kind, [COLOR_SYNONYMS[w] for w in pending])
-            pending = []
-        elif kind == "other":
-            query.unmatched_words.append(raw)  # e.g. "white shoes": heard, but not measured
-            pending = []
-        elif kind == "unknown":
-            query.unmatched_words.append(raw)
-    if pending and all(w in IMPLIED_BLUE for w in pending):  # "man in denim": denim is worn on the legs
-        implied_blue = True
-    else:
-        query.any.update(COLOR_SYNONYMS[w] for w in pending)
-    if implied_blue and not query.lower:
-        query.lower.add("blue")
-        query.weights[("lower", "blue")] = IMPLIED_WEIGHT
-    return query
+    return parse_description(text).colour_query()
 
 
 def _credit(colour: str, dominant: str | None, conf: float | None, shares: dict[str, float] | None) -> float:
@@ -170,9 +563,9 @@ def score_attributes(
     upper_shares: dict[str, float] | None = None,
     lower_shares: dict[str, float] | None = None,
 ) -> tuple[float, str]:
-    """(score 0..1, explanation): the weighted mean over constraints of the colour's share in its region.
-
-    An `any` colour takes the better of the two regions. A query without colours scores 0.
+    """(score 0..1, explanation) by the colour rules: the weighted mean over constraints of the
+    colour's share in its region. An `any` colour takes the better of the two regions. A query
+    without colours scores 0. Used for tracklets indexed without an attribute model.
     """
     constraints = query.constraints()
     if not constraints:

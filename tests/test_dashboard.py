@@ -13,7 +13,7 @@ import cv2
 import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_search import REPO_ROOT, build_search_run, person_crop, write_search_config
+from test_search import REPO_ROOT, build_search_run, person_crop, upload_attribute_index, write_search_config
 
 from smarttrace.config import load_config
 from storage.artifacts import read_artifact
@@ -120,7 +120,7 @@ def test_bad_inputs_show_a_message_not_a_traceback(monkeypatch, search_config):
     at.file_uploader(key="query_image").set_value(None)
     at.text_input(key="query_text").input("someone walking").run()
     assert not at.exception
-    assert any("no clothing colour understood" in e.value for e in at.error)
+    assert any("not understood: walking" in e.value for e in at.error)
     at.query_params["person"] = "not-a-number"
     at.run()
     assert not at.exception and any("not a person id" in e.value for e in at.error)
@@ -192,3 +192,28 @@ def test_lineage_page_shows_the_artifact_tree_down_to_the_video(monkeypatch, sea
     assert any("identities.parquet · match_cross_camera" in label for label in labels)
     assert any("· embed ·" in label for label in labels) and any("· track ·" in label for label in labels)
     assert any(label.split(" · ")[0].endswith((".avi", ".mp4")) for label in labels)  # the source videos
+
+
+def test_attribute_filters_show_only_the_chosen_people(monkeypatch, search_config, tmp_path):
+    women = upload_attribute_index(search_config, tmp_path / "qdrant")
+    run_dir = load_config(search_config).storage.run_dir
+    config = write_search_config(tmp_path, run_dir=run_dir, index_path=tmp_path / "qdrant")
+    at = _app(monkeypatch, config)
+    at.run()
+    at.radio(key="filter_gender").set_value("Only women")
+    at.checkbox(key="filter_backpack").check()
+    at.button(key="search").click().run()  # filters alone are a query
+    _no_failure(at)
+    cards = _cards(at)
+    assert cards and all(any(f"Person {gid}**" in c for gid in women.values()) for c in cards)
+    assert any("filters: woman, backpack" in c.value for c in at.caption)
+    at.radio(key="filter_gender").set_value("Only men")
+    at.text_input(key="query_text").input("woman in a red top").run()  # men with a backpack: nobody
+    _no_failure(at)
+    assert not _cards(at)
+    at.radio(key="filter_gender").set_value("Anyone")
+    at.checkbox(key="filter_backpack").uncheck()
+    at.text_input(key="query_text").input("woman in a red top, zorblax").run()
+    _no_failure(at)
+    assert _cards(at) and any("woman 0.95" in c.value for c in at.caption)
+    assert any("not understood: zorblax" in c.value for c in at.caption)

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from smarttrace.errors import ArtifactError, SmartTraceError
 from storage.index import (
+    PAYLOAD_INDEXES,
     IndexConfig,
     IndexLockedError,
     IndexSchemaError,
@@ -28,12 +29,13 @@ from storage.index import (
     count_points,
     delete_camera_points,
     open_client,
+    payload_columns,
     point_id,
     scroll_all,
     search_vectors,
     upload_tracklets,
 )
-from storage.schemas import IDENTITIES_SCHEMA, TRACKLETS_SCHEMA
+from storage.schemas import ATTRIBUTE_VOCABULARY, IDENTITIES_SCHEMA, TRACKLETS_SCHEMA
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 REID_DIM, CLIP_DIM = 16, 8
@@ -70,6 +72,7 @@ def _tracklets(
     start: datetime = T0,
     null_reid: tuple[int, ...] = (),
     null_clip: tuple[int, ...] = (),
+    attribute_probs: list[list[float] | None] | None = None,
 ) -> pa.Table:
     """`n` tracklets of one camera, tracklet i living [start + 60 i s, start + 60 i + 30 s]."""
     rng = np.random.default_rng(seed)
@@ -101,6 +104,7 @@ def _tracklets(
             "upper_color_conf": [0.6] * n,
             "lower_color": ["black"] * n,
             "lower_color_conf": [0.5] * n,
+            "attribute_probs": attribute_probs if attribute_probs is not None else [None] * n,
         },
         schema=TRACKLETS_SCHEMA,
     )
@@ -421,3 +425,59 @@ def test_server_url_selects_the_remote_client_without_connecting(tmp_path):
     assert "secret" not in repr(config)
     with pytest.raises(IndexUnavailableError, match=r"cannot reach the Qdrant server at http://127.0.0.1:9"):
         count_points(config)
+
+
+def _probs(**values: float) -> list[float]:
+    row = [0.1] * len(ATTRIBUTE_VOCABULARY)
+    for name, value in values.items():
+        row[ATTRIBUTE_VOCABULARY.index(name)] = value
+    return row
+
+
+def test_attribute_payload_indexes_are_created(tmp_path):
+    """Local mode keeps no payload schema, so the calls a server would get are recorded on a real client."""
+    from qdrant_client import QdrantClient
+
+    from storage.index import ensure_collection
+
+    created: dict[str, object] = {}
+
+    class Recording(QdrantClient):
+        def create_payload_index(self, collection_name, field_name, field_schema=None, **kwargs):
+            created[field_name] = field_schema
+            return super().create_payload_index(collection_name, field_name, field_schema=field_schema, **kwargs)
+
+    client = Recording(location=":memory:")
+    ensure_collection(client, _config(tmp_path))
+    for field in ("gender", "age_group", "has_attributes", "p_female", "p_male", "p_bag", "p_backpack", "p_hat"):
+        assert created.get(field) == PAYLOAD_INDEXES[field], field
+    assert str(created["gender"]).lower().endswith("keyword") and str(created["p_bag"]).lower().endswith("float")
+
+
+def test_attribute_probabilities_reach_payload_and_the_reader_matrix(tmp_path):
+    config = _config(tmp_path)
+    woman = _probs(personalFemale=0.9, personalMale=0.1, carryingBackpack=0.8, personalLess30=0.7)
+    table = _tracklets(n=3, attribute_probs=[woman, None, _probs(personalMale=0.95, accessoryHat=0.6)])
+    upload_tracklets(config, table)
+    payloads = {p["tracklet_id"]: p for _, p in scroll_all(config)}
+    assert payloads[0]["gender"] == "female" and payloads[0]["age_group"] == "16-30"
+    assert payloads[0]["p_backpack"] == 0.8 and payloads[0]["p_bag"] == 0.8 and payloads[0]["has_attributes"] is True
+    assert payloads[2]["gender"] == "male" and payloads[2]["p_hat"] == 0.6
+    assert payloads[1]["has_attributes"] is False and "gender" not in payloads[1]
+    columns = payload_columns(config)
+    row = {int(p["tracklet_id"]): i for i, p in enumerate(columns.payloads)}
+    assert columns.attribute_probs.shape == (3, len(ATTRIBUTE_VOCABULARY))
+    assert list(columns.has_attributes[[row[0], row[1], row[2]]]) == [True, False, True]
+    assert np.isnan(columns.attribute_probs[row[1]]).all()
+    np.testing.assert_allclose(columns.attribute_probs[row[0]], woman, atol=1e-4)
+    assert "attribute_probs" not in columns.payloads[row[0]]  # held once, as the matrix
+    only_b = payload_columns(config, camera_ids=["cam-b"])
+    assert only_b.ids == [] and only_b.attribute_probs.shape == (0, len(ATTRIBUTE_VOCABULARY))
+
+
+def test_attribute_probabilities_of_another_vocabulary_are_refused(tmp_path):
+    config = _config(tmp_path)
+    with pytest.raises(IndexSchemaError, match="attribute_probs of tracklet cam-a/1 has 3 values"):
+        upload_tracklets(config, _tracklets(n=2, attribute_probs=[_probs(), [0.5, 0.5, 0.5]]))
+    with pytest.raises(IndexSchemaError, match="outside"):
+        upload_tracklets(config, _tracklets(n=1, attribute_probs=[_probs(personalMale=1.5)]))

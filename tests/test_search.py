@@ -53,6 +53,9 @@ def write_search_config(folder: Path = SEARCH_RUN, run_dir: Path | None = None, 
              "start_time": "2009-03-01T09:00:10Z", "location": "TUD walkway"},
         ],
         "storage": {"run_dir": str(run_dir or folder / "run")},
+        # No attribute model: these tests cover the colour-rule path (indexes built without one);
+        # the attribute path has its own tests below and in tests/test_attribute_search_e2e.py.
+        "embed": {"attribute_weights": ""},
     }  # fmt: skip
     if index_path is not None:
         config["index"] = {"path": str(index_path)}
@@ -159,10 +162,11 @@ def test_text_search_returns_explained_identities(engine):
     assert len({r.global_id for r in results}) == len(results)  # one result per identity
     for result in results:
         assert 0.0 < result.score <= 1.0
-        assert "attributes:" in result.explanation and "upper black" in result.explanation
+        assert "colour rules:" in result.explanation and "upper black" in result.explanation
         assert "lower blue" in result.explanation
     assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)
     assert any("attributes only" in note for note in results.notes)  # no CLIP weights here
+    assert any("indexed without the attribute model" in note for note in results.notes)
     assert engine.clip_available is False and engine.clip_note
 
 
@@ -214,7 +218,7 @@ def test_bad_uploads_get_clear_errors(engine, tmp_path):
         engine.search_image(tmp_path / "missing.jpg")
     with pytest.raises(SearchInputError, match="empty"):
         engine.search_text("   ")
-    with pytest.raises(SearchInputError, match="no clothing colour"):
+    with pytest.raises(SearchInputError, match="not understood: walking, fast"):
         engine.search_text("someone walking fast")
     with pytest.raises(SearchInputError):
         engine.search()
@@ -276,12 +280,14 @@ def test_cli_search_prints_results_and_clean_json(search_config, capsys):
 
     assert main(["search", "--text", "black top and blue jeans", "--config", str(search_config), "--limit", "3"]) == 0
     table = capsys.readouterr().out
-    assert " 1. person " in table and "score" in table and "attributes:" in table
+    assert " 1. person " in table and "score" in table and "colour rules:" in table
     assert main(["search", "--text", "black top", "--camera", "campus", "--config", str(search_config), "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)  # stdout holds the JSON and nothing else
     assert payload["results"] and all(r["cameras"] == ["campus"] for r in payload["results"])
     assert main(["search", "--text", "  ", "--config", str(search_config)]) == 2
     assert "error:" in capsys.readouterr().err
+    assert main(["search", "--text", "zorblax quux", "--config", str(search_config)]) == 2
+    assert "not understood: zorblax, quux" in capsys.readouterr().err
 
 
 def test_no_index_yet_tells_the_user_to_run_the_pipeline(tmp_path):
@@ -325,7 +331,7 @@ def test_clip_code_path_with_a_random_model(search_config, tmp_path):
     upload_tracklets(IndexConfig.for_run_dir(tmp_path, clip_dim=512), tracklets, identities)
     results = engine.search_text("black top and blue jeans", limit=5)
     assert results and all(0.0 <= r.score <= 1.0 for r in results)
-    assert all("clip" in r.explanation and "attributes:" in r.explanation for r in results)
+    assert all("clip" in r.explanation and "colour rules:" in r.explanation for r in results)
     assert any("randomly initialised" in note for note in results.notes)
     only_clip = engine.search_text(query, limit=3)  # no colour words: CLIP alone
     first = tracklets.slice(0, 1).to_pylist()[0]
@@ -333,4 +339,107 @@ def test_clip_code_path_with_a_random_model(search_config, tmp_path):
     assert (only_clip[0].tracklets[0].camera_id, only_clip[0].tracklets[0].tracklet_id) == (
         first["camera_id"], first["tracklet_id"],
     )
-    assert "attributes" not in only_clip[0].explanation and "clip 1.00" in only_clip[0].explanation
+    assert "colour rules" not in only_clip[0].explanation and "clip 1.00" in only_clip[0].explanation
+
+
+def _attribute_index(search_config: Path, tmp_path: Path, with_probs: int | None = None) -> tuple[SearchEngine, dict]:
+    """An engine on the real pipeline's tracklets re-indexed in `tmp_path` (see `upload_attribute_index`)."""
+    config = load_config(search_config)
+    women = upload_attribute_index(search_config, tmp_path / "qdrant", with_probs)
+    storage = config.storage.model_copy(update={"run_dir": tmp_path})
+    return SearchEngine(config.model_copy(update={"storage": storage})), women
+
+
+def upload_attribute_index(search_config: Path, index_path: Path, with_probs: int | None = None) -> dict:
+    """The real pipeline's tracklets indexed at `index_path` with hand-built attribute probabilities.
+
+    Tracklet 0 of each camera is a woman with a backpack in a red top; every other one a man in
+    black without a bag. `with_probs`: only the first N tracklets get probabilities (an index mixing
+    tracklets embedded with and without the attribute model). Returns the women's
+    (camera, tracklet) -> global id.
+    """
+    import pyarrow as pa
+
+    from storage.artifacts import read_artifact
+    from storage.index import IndexConfig, upload_tracklets
+    from storage.schemas import ATTRIBUTE_VOCABULARY
+
+    config = load_config(search_config)
+    run_dir = config.storage.run_dir
+    tracklets = pa.concat_tables([read_artifact(run_dir / "tracklets" / f"{c}.parquet", "tracklets")
+                                  for c in ("pets", "campus")])
+    index = {name: i for i, name in enumerate(ATTRIBUTE_VOCABULARY)}
+    rows = []
+    first = {}
+    for row, tracklet in enumerate(tracklets.select(["camera_id", "tracklet_id"]).to_pylist()):
+        probs = np.full(len(ATTRIBUTE_VOCABULARY), 0.05, np.float32)
+        woman = tracklet["camera_id"] not in first
+        first.setdefault(tracklet["camera_id"], tracklet["tracklet_id"])
+        for name, value in ({"personalFemale": 0.95, "carryingBackpack": 0.9, "upperBodyRed": 0.8} if woman else
+                            {"personalMale": 0.9, "upperBodyBlack": 0.85, "carryingNothing": 0.8}).items():
+            probs[index[name]] = value
+        rows.append(None if with_probs is not None and row >= with_probs else probs.tolist())
+    tracklets = tracklets.set_column(tracklets.column_names.index("attribute_probs"), "attribute_probs",
+                                     pa.array(rows, pa.list_(pa.float32())))
+    identities = read_artifact(run_dir / "identities.parquet", "identities")
+    upload_tracklets(IndexConfig(path=index_path), tracklets, identities)
+    gids = identities.to_pandas().set_index(["camera_id", "tracklet_id"])["global_id"]
+    return {(c, t): int(gids.loc[(c, t)]) for c, t in first.items()}
+
+
+def test_text_search_over_attribute_payloads_finds_and_explains_the_described_person(search_config, tmp_path):
+    engine, women = _attribute_index(search_config, tmp_path)
+    results = engine.search_text("a woman in a red top with a backpack", limit=3)
+    assert results[0].global_id in set(women.values())
+    assert results[0].explanation.startswith("woman 0.95, upper red 0.80, backpack 0.90")
+    assert results[0].score == pytest.approx((0.95 * 0.8 * 0.9) ** (1 / 3), abs=1e-3)
+    assert not any("indexed without" in note for note in results.notes)
+    denied = engine.search_text("man without a backpack", limit=50)
+    assert set(women.values()).isdisjoint({r.global_id for r in denied[:3]})
+    assert "no backpack 0.95" in denied[0].explanation
+    with_words = engine.search_text("woman with headphones, walking", limit=1)
+    assert "not understood: walking" in with_words.notes and any("headphones" in n for n in with_words.notes)
+    with pytest.raises(SearchInputError, match="not understood: zorblax"):
+        engine.search_text("zorblax")
+
+
+def test_attribute_filters_narrow_text_image_and_alone(search_config, tmp_path):
+    engine, women = _attribute_index(search_config, tmp_path)
+    only_women = engine.search(attribute_filters={"female": True}, limit=20)  # the filters are the query
+    assert only_women and {r.global_id for r in only_women} <= set(women.values())
+    assert any("filters: woman" in note for note in only_women.notes)
+    men_in_black = engine.search_text("black top", attribute_filters={"male": True, "bag": False}, limit=50)
+    assert men_in_black and set(women.values()).isdisjoint(r.global_id for r in men_in_black)
+    crop, _tracklet, _gid = person_crop(search_config, engine)
+    by_image = engine.search_image(crop, attribute_filters={"female": True}, limit=5)
+    assert {r.global_id for r in by_image} <= set(women.values())
+    with pytest.raises(SearchInputError, match="unknown attribute filter 'tall'"):
+        engine.search_text("black top", attribute_filters={"tall": True})
+
+
+def test_cli_search_with_attribute_filters(search_config, tmp_path, capsys):
+    import json
+
+    from smarttrace.cli import main
+
+    women = upload_attribute_index(search_config, tmp_path / "qdrant")
+    config = write_search_config(tmp_path, run_dir=load_config(search_config).storage.run_dir,
+                                 index_path=tmp_path / "qdrant")
+    assert main(["search", "--filter", "female", "--filter", "no-hat", "--config", str(config), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["results"] and {r["global_id"] for r in payload["results"]} <= set(women.values())
+    assert payload["results"][0]["explanation"].startswith("woman 0.95, no hat 0.95")
+    assert main(["search", "--text", "man", "--filter", "female", "--config", str(config), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["results"] == []
+
+
+def test_tracklets_without_attributes_fall_back_to_colour_rules(search_config, tmp_path):
+    engine, _women = _attribute_index(search_config, tmp_path, with_probs=3)
+    results = engine.search_text("black top and blue jeans", limit=50)
+    explanations = [t.explanation for r in results for t in r.tracklets]
+    assert any(e.startswith("colour rules:") for e in explanations)
+    assert any(e.startswith("upper black") for e in explanations)
+    assert any("indexed without the attribute model: they are scored by clothing colours only" in n
+               for n in results.notes)
+    nobody_old = engine.search_text("woman with a backpack", limit=50)  # colour rules cannot say "woman"
+    assert all(not t.explanation.startswith("colour rules") for r in nobody_old for t in r.tracklets)

@@ -1,8 +1,14 @@
-"""Free-text descriptions -> colour constraints, and scoring tracklets' colours against them."""
+"""Free-text descriptions -> attribute constraints; the colour-only view and its colour-rule scoring."""
 
 import pytest
 
-from tasks.text_query import AttributeQuery, parse_query, score_attributes
+from tasks.attribute_vocab import ATTRIBUTE_INDEX
+from tasks.text_query import AttributeQuery, parse_description, parse_query, score_attributes
+
+
+def _constraints(text: str) -> dict[str, tuple[tuple[str, ...], bool]]:
+    """display label -> (attributes, negated)."""
+    return {c.display: (c.attributes, c.negated) for c in parse_description(text).constraints}
 
 
 def test_colours_bind_to_the_next_garment():
@@ -13,7 +19,8 @@ def test_colours_bind_to_the_next_garment():
 
 def test_upper_garment_after_filler_words():
     query = parse_query("woman in white top")
-    assert (query.upper, query.lower, query.any, query.unmatched_words) == ({"white"}, set(), set(), [])
+    # "woman" is understood, but the colour rules cannot measure it: the colour view says so
+    assert (query.upper, query.lower, query.any, query.unmatched_words) == ({"white"}, set(), set(), ["woman"])
 
 
 def test_lower_garment():
@@ -47,13 +54,15 @@ def test_synonyms_and_modifiers(text, upper, lower):
 
 
 def test_unknown_words_are_reported():
-    assert parse_query("tall man in red parka running").unmatched_words == ["tall", "running"]
+    assert parse_description("tall man in red parka running").unknown_words == ["tall", "running"]
+    assert parse_query("tall man in red parka running").unmatched_words == ["tall", "running", "man"]
 
 
-def test_colour_of_an_unmeasured_item_is_not_a_constraint():
+def test_footwear_colour_is_not_a_colour_rule_constraint():
     query = parse_query("blue jeans and white shoes")
     assert (query.lower, query.any) == ({"blue"}, set())
-    assert "shoes" in query.unmatched_words
+    assert "footwear white" in query.unmatched_words
+    assert _constraints("blue jeans and white shoes")["footwear white"] == (("footwearWhite",), False)
 
 
 def test_dress_colours_both_regions():
@@ -114,3 +123,115 @@ def test_missing_colours_and_empty_constraints_score_zero():
     query = parse_query("red jacket")
     assert score_attributes(query, None, None, None, None)[0] == 0.0
     assert score_attributes(AttributeQuery(), "red", 1.0, "blue", 1.0) == (0.0, "no colour in query")
+
+
+# ---------------------------------------------------------------------------- attribute constraints
+
+
+def test_colours_bind_to_their_garment_region_both_ways():
+    right = _constraints("red jacket and blue jeans")
+    swapped = _constraints("blue jacket and red jeans")
+    assert right["upper red"][0] == ("upperBodyRed",) and right["lower blue"][0] == ("lowerBodyBlue",)
+    assert swapped["upper blue"][0] == ("upperBodyBlue",) and swapped["lower red"][0] == ("lowerBodyRed",)
+    assert "upper blue" not in right and "lower red" not in right
+    assert right["jacket"][0] == ("upperBodyJacket",) and right["jeans"][0] == ("lowerBodyJeans",)
+
+
+def test_witness_description_is_fully_understood():
+    text = "woman with long blonde hair, white t-shirt, black skirt, carrying a backpack"
+    description = parse_description(text)
+    assert description.unknown_words == [] and description.unmeasured == []
+    assert {c.display: c.attributes for c in description.constraints} == {
+        "woman": ("personalFemale",),
+        "hair blonde": ("hairYellow",),
+        "long hair": ("hairLong",),
+        "upper white": ("upperBodyWhite",),
+        "t-shirt": ("upperBodyTshirt",),
+        "lower black": ("lowerBodyBlack",),
+        "skirt": ("lowerBodyShortSkirt", "lowerBodyLongSkirt"),
+        "backpack": ("carryingBackpack",),
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "label", "attributes"),
+    [
+        ("man in his 60s", "age 60s", ("personalLarger60",)),
+        ("a 35-year-old", "age 35", ("personalLess45",)),
+        ("kid", "under 15", ("personalLess15",)),
+        ("teenager", "young", ("personalLess15", "personalLess30")),
+        ("old man", "old", ("personalLess60", "personalLarger60")),
+        ("lady", "woman", ("personalFemale",)),
+        ("guy", "man", ("personalMale",)),
+        ("sneakers", "sneakers", ("footwearSneakers",)),
+        ("trainers", "sneakers", ("footwearSneakers",)),
+        ("boots", "boots", ("footwearBoots",)),
+        ("sandals", "sandals", ("footwearSandals",)),
+        ("black shoes", "footwear black", ("footwearBlack",)),
+        ("pulling a suitcase", "suitcase", ("carryingSuitcase", "carryingLuggageCase")),
+        ("carrying a plastic bag", "plastic bag", ("carryingPlasticBags",)),
+        ("shoulder bag", "shoulder bag", ("carryingMessengerBag",)),
+        ("rucksack", "backpack", ("carryingBackpack",)),
+        ("baseball cap", "hat", ("accessoryHat",)),
+        ("scarf", "scarf", ("accessoryMuffler",)),
+        ("shades", "sunglasses", ("accessorySunglasses",)),
+        ("hoodie", "sweater", ("upperBodySweater",)),
+        ("short sleeves", "short sleeves", ("upperBodyShortSleeve",)),
+        ("short skirt", "short skirt", ("lowerBodyShortSkirt",)),
+        ("short hair", "short hair", ("hairShort",)),
+        ("suit", "suit", ("upperBodySuit", "lowerBodySuits")),
+        ("grey-haired", "hair grey", ("hairGrey",)),
+    ],
+)
+def test_people_garments_footwear_carried_things_and_synonyms(text, label, attributes):
+    found = _constraints(text)
+    assert found[label] == (attributes, False), found
+    assert all(name in ATTRIBUTE_INDEX for name in attributes)
+
+
+def test_the_age_number_does_not_also_read_as_old():
+    assert set(_constraints("35 years old woman")) == {"age 35", "woman"}
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [("no bag", "no bag"), ("without a hat", "no hat"), ("not wearing sunglasses", "no sunglasses")],
+)
+def test_negations(text, label):
+    attributes, negated = _constraints(text)[label]
+    assert negated and attributes
+
+
+def test_negation_carries_over_or_but_not_and():
+    found = _constraints("no hat or scarf and a backpack")
+    assert found["no hat"][1] and found["no scarf"][1] and found["backpack"] == (("carryingBackpack",), False)
+
+
+def test_not_carrying_anything_is_carrying_nothing():
+    assert _constraints("not carrying anything") == {"carrying nothing": (("carryingNothing",), False)}
+
+
+def test_without_a_red_jacket_denies_the_colour_not_every_jacket():
+    assert _constraints("without a red jacket") == {"no upper red": (("upperBodyRed",), True)}
+
+
+def test_beige_maps_onto_petas_brown_yellow_white():
+    attributes, _ = _constraints("beige trousers")["lower beige"]
+    assert attributes == ("lowerBodyBrown", "lowerBodyYellow", "lowerBodyWhite")
+
+
+def test_colours_peta_does_not_label_are_reported_not_dropped():
+    description = parse_description("orange trousers and red hair")
+    assert description.unmeasured == ["orange lower", "red hair"]
+    assert [c.display for c in description.constraints] == ["trousers"]
+
+
+def test_headphones_and_bag_colours_are_reported_as_not_measured():
+    description = parse_description("man with headphones and a red backpack")
+    assert description.unmeasured == ["headphones", "backpack colour red"]
+    assert [c.display for c in description.constraints] == ["man", "backpack"]
+
+
+def test_no_understood_word_gives_no_constraint_and_lists_the_words():
+    description = parse_description("xyzzy plugh")
+    assert description.is_empty() and description.unknown_words == ["xyzzy", "plugh"]

@@ -32,6 +32,10 @@ Protocol (all of it fixed by the seed):
 5. Metrics: mean average precision over queries and mean precision at 10; `text_ratio` =
    text_map / text_map_colour_rules. `*_queries_with_colour` repeat both on the queries that name at
    least one upper / lower colour (the only part the colour rules can read).
+
+Measured (model 3125aa547b3a, split seed 0, 285 test people, 200 queries, seed 0): text_map 0.356,
+P@10 0.345; colour rules 0.159 / 0.157; ratio 2.24; mixed 0.362; on the 103 queries naming a colour
+0.365 vs 0.156. Calibrated probabilities: 0.356.
 """
 
 from __future__ import annotations

@@ -134,6 +134,7 @@ class EmbedConfig(_Strict):
     attribute_batch: int = Field(default=64, ge=1, le=1024)
     # Store the model's calibrated probabilities (its weighted loss's prior shift removed) rather than the
     # raw ones PETA's mA is measured on: text search multiplies them, so they should read as frequencies.
+    # Measured (benchmarks/attributes_text.py, PETA test split, 200 queries): text mAP 0.356 either way.
     attribute_calibrated: bool = True
 
 

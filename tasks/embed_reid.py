@@ -67,6 +67,34 @@ class ReidEmbedder:
         batch = (batch / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
         return torch.from_numpy(batch.transpose(0, 3, 1, 2).copy()).to(self.device)
 
+    @contextlib.contextmanager
+    def camera_statistics(self, crops: Sequence[np.ndarray]):  # noqa: ANN201 - a context manager
+        """Within the block, BatchNorm uses statistics of ONE camera's crops (camera-based BN, Zhuang et al.,
+        ECCV 2020): an unsupervised cross-camera lever, since each camera shifts the feature statistics.
+        Outside it the trained statistics come back. Needs a few dozen crops to be meaningful."""
+        norms = [m for m in self.model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        saved = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone(), m.momentum)
+                 for m in norms]
+        try:
+            for m in norms:
+                m.reset_running_stats()
+                m.momentum = None  # cumulative average over every batch of the camera
+            self.model.train()
+            with torch.no_grad():
+                for start in range(0, len(crops), self.batch_size):
+                    batch = crops[start : start + self.batch_size]
+                    if len(batch) > 1:
+                        self.model(self._preprocess(batch))
+            self.model.eval()
+            yield self
+        finally:
+            self.model.eval()
+            for m, (mean, var, count, momentum) in zip(norms, saved, strict=True):
+                m.running_mean.copy_(mean)
+                m.running_var.copy_(var)
+                m.num_batches_tracked.copy_(count)
+                m.momentum = momentum
+
     @torch.inference_mode()
     def __call__(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Embed crops (any size, BGR uint8); empty input gives a (0, dim) array."""

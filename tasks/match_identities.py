@@ -5,7 +5,9 @@ Both are the same constrained clustering (tasks/clustering.py) with different co
 - in one camera, tracklets that overlap in time are two people; a short gap must also be
   physically walkable (position gate); a very long gap is not joined at all;
 - across cameras, persons of one camera are never merged again (in-camera matching already
-  decided them), and optional camera-pair transit windows bound when a person may reappear.
+  decided them), and optional camera-pair transit windows bound when a person may reappear;
+  each camera's mean person embedding is removed first (camera centering, tasks/reid_rerank.py):
+  on real cross-camera data what two views of one person share is hidden under each camera's look.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pandas as pd
 from smarttrace.config import MatchConfig
 from tasks.clustering import consistency_pass, constrained_average_linkage
 from tasks.link_tracklets import walk_reach_px
+from tasks.reid_rerank import center_by_camera
 
 
 def _embeddings(vectors: pd.Series, dim: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -111,6 +114,28 @@ def _transit_allowed(persons: pd.DataFrame, windows: dict[str, tuple[float, floa
     return ~restricted | ok
 
 
+def mutual_best(similarity: np.ndarray, cameras: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """(n, n) True where i and j are each other's most similar person in the other's camera.
+
+    Why: across real cameras a stranger under the same light is often as close as the person
+    themself; a true match is usually *mutually* best (Lowe's mutual-nearest-neighbour test, the
+    1:1 assignment a pair of cameras implies). Parameter-free; applied per camera pair.
+    """
+    n = len(similarity)
+    ok = np.zeros((n, n), bool)
+    masked = np.where(present[:, None] & present[None, :], similarity, -np.inf)
+    best_in = {}
+    for camera in np.unique(cameras):
+        columns = np.flatnonzero(cameras == camera)
+        best_in[camera] = columns[np.argmax(masked[:, columns], axis=1)]  # each row's best person in `camera`
+    for i in np.flatnonzero(present):
+        for camera, best in best_in.items():
+            j = best[i]
+            if camera != cameras[i] and best_in[cameras[i]][j] == i and np.isfinite(masked[i, j]):
+                ok[i, j] = ok[j, i] = True
+    return ok
+
+
 def match_cross_camera(tracklets: pd.DataFrame, config: MatchConfig) -> pd.Series:
     """Global id (1..k) per tracklet row; `tracklets` needs camera_id, person_id, embeddings, times."""
     if tracklets.empty:
@@ -118,9 +143,15 @@ def match_cross_camera(tracklets: pd.DataFrame, config: MatchConfig) -> pd.Serie
     persons = _persons(tracklets)
     embeddings, present = _embeddings(persons["embedding"])
     cameras = persons["camera_id"].to_numpy()
+    if config.cross_camera_centering:  # remove each camera's own look (light, colour cast, viewpoint)
+        embeddings[present] = center_by_camera(
+            embeddings[present], cameras[present], config.cross_camera_centering_min_persons
+        )
     cannot = (cameras[:, None] == cameras[None, :]) | ~present[:, None] | ~present[None, :]
     np.fill_diagonal(cannot, False)
     allowed = _transit_allowed(persons, config.transit_windows)
+    if config.cross_camera_mutual_best:
+        allowed &= mutual_best(embeddings @ embeddings.T, cameras, present)
     labels = constrained_average_linkage(
         embeddings @ embeddings.T, cannot, config.cross_camera_min_similarity, can_link=allowed
     )

@@ -204,3 +204,84 @@ def test_real_sets_have_their_published_sizes(name: str, images: int, people: in
     reid_set = load_set(name, SHARED_DATA)
     assert (len(reid_set.images), reid_set.num_people) == (images, people)
     assert reid_set.skipped == []
+
+
+# ------------------------------------------------------------------------------------------ matcher
+
+
+def _two_camera_table(offset_scale: float) -> pd.DataFrame:
+    """6 people seen once by camera A and once by camera B, B with a shared colour-cast offset."""
+    rng = np.random.default_rng(3)
+    people = l2_normalise(rng.normal(size=(6, 16)))
+    offset = l2_normalise(rng.normal(size=(1, 16)))[0] * offset_scale
+    seen_b = l2_normalise(people + 0.15 * l2_normalise(rng.normal(size=(6, 16))) + offset)
+    stamp = pd.Timestamp("2026-01-01", tz="UTC")
+    rows = [
+        {"camera_id": camera, "person_id": i + 1, "reid_embedding": vector.tolist(), "num_crops": 1,
+         "start_timestamp": stamp, "end_timestamp": stamp, "who": i}
+        for camera, vectors in (("A", people), ("B", seen_b))
+        for i, vector in enumerate(vectors)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_match_cross_camera_centering_recovers_people_behind_a_camera_offset() -> None:
+    from smarttrace.config import MatchConfig
+    from tasks.match_identities import match_cross_camera
+
+    table = _two_camera_table(offset_scale=2.0)
+    plain = match_cross_camera(table, MatchConfig(cross_camera_centering=False, cross_camera_min_similarity=0.6))
+    centred = match_cross_camera(table, MatchConfig(cross_camera_centering=True, cross_camera_min_similarity=0.6))
+    def correct_pairs(ids: pd.Series) -> int:
+        return sum(ids[(table.camera_id == "A") & (table.who == i)].iloc[0]
+                   == ids[(table.camera_id == "B") & (table.who == i)].iloc[0] for i in range(6))
+    assert correct_pairs(plain) < 6  # the offset pushes every cross-camera cosine below the threshold
+    assert correct_pairs(centred) == 6 and centred.nunique() == 6
+
+
+def test_match_cross_camera_skips_centering_for_cameras_with_few_persons() -> None:
+    from smarttrace.config import MatchConfig
+    from tasks.match_identities import match_cross_camera
+
+    table = _two_camera_table(offset_scale=0.0).groupby("camera_id").head(3).reset_index(drop=True)
+    on = match_cross_camera(table, MatchConfig(cross_camera_centering=True, cross_camera_centering_min_persons=5))
+    off = match_cross_camera(table, MatchConfig(cross_camera_centering=False))
+    assert on.tolist() == off.tolist()
+
+
+def test_camera_statistics_change_embeddings_inside_and_restore_after(models_dir: Path) -> None:
+    from tasks.embed_reid import ReidEmbedder
+
+    rng = np.random.default_rng(5)
+    # A "camera" with a strong colour cast: its own BN statistics must move the features.
+    crops = [np.clip(rng.normal(60, 30, (96, 48, 3)) + [0, 0, 120], 0, 255).astype(np.uint8) for _ in range(24)]
+    embedder = ReidEmbedder(str(models_dir / "osnet_x0_25_msmt17.pt"), batch_size=12)
+    before = embedder(crops[:4])
+    with embedder.camera_statistics(crops):
+        inside = embedder(crops[:4])
+    after = embedder(crops[:4])
+    np.testing.assert_allclose(after, before, atol=1e-5)  # trained statistics restored
+    assert float(np.mean(np.sum(inside * before, axis=1))) < 0.999
+    np.testing.assert_allclose(np.linalg.norm(inside, axis=1), 1.0, atol=1e-5)
+
+
+def test_mutual_best_keeps_only_pairs_that_choose_each_other() -> None:
+    from tasks.match_identities import mutual_best
+
+    # camera A: items 0, 1; camera B: items 2, 3. 0's best in B is 2 and 2's best in A is 0 -> kept.
+    # 1's best in B is also 2 (a look-alike), but 2 prefers 0 -> (1, 2) dropped; 3's best in A is 1 but
+    # 1 prefers 2 -> (1, 3) dropped too. Item 4 has no embedding: never kept.
+    sim = np.array(
+        [
+            [1.0, 0.2, 0.9, 0.1, 0.0],
+            [0.2, 1.0, 0.8, 0.7, 0.0],
+            [0.9, 0.8, 1.0, 0.3, 0.0],
+            [0.1, 0.7, 0.3, 1.0, 0.0],
+            [0.0, 0.0, 0.0, 0.0, 1.0],
+        ]
+    )
+    cameras = np.array(["A", "A", "B", "B", "B"])
+    present = np.array([True, True, True, True, False])
+    ok = mutual_best(sim, cameras, present)
+    assert {(int(i), int(j)) for i, j in zip(*np.nonzero(np.triu(ok)), strict=True)} == {(0, 2)}
+    np.testing.assert_array_equal(ok, ok.T)

@@ -332,7 +332,8 @@ def train_attributes(config: TrainConfig) -> dict:
         )
     out = Path(config.out).expanduser()
     torch.manual_seed(config.seed)
-    data = select_images(load_peta(config.peta, config.subsets), config.max_images_per_person)
+    available = load_peta(config.peta, config.subsets)
+    data = select_images(available, config.max_images_per_person)
     assignment = split_by_person(data.records, config.seed, config.fractions)
     write_split(split_path(out), assignment, config.seed, config.fractions)
     backbone = resolve(config.backbone)
@@ -377,7 +378,8 @@ def train_attributes(config: TrainConfig) -> dict:
         "data": {
             "peta_root": str(Path(config.peta).resolve()),
             "subsets": list(data.subsets),
-            "images_per_subset": data.image_counts(),
+            "images_available_per_subset": available.image_counts(),
+            "images_used_per_subset": data.image_counts(),
             "people_per_subset": data.person_counts(),
             "max_images_per_person": config.max_images_per_person,
             "images_per_split": counts,

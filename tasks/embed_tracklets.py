@@ -14,6 +14,7 @@ attributes_text.py: text mAP 0.356 model alone, 0.362 mixed, 0.159 colour rules 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -168,7 +169,9 @@ def embed_camera(
     crops = _cut_crops(camera, chosen, run) if len(chosen) else []
     run.crops = len(crops)
     t0 = time.perf_counter()
-    reid_vectors = reid(crops)
+    use_camera_bn = config.reid_camera_bn and len(crops) >= config.reid_camera_bn_min_crops
+    with reid.camera_statistics(crops) if use_camera_bn else contextlib.nullcontext():
+        reid_vectors = reid(crops)
     run.seconds["reid"] += time.perf_counter() - t0
     attribute_probs = None
     if attributes is not None and crops:

@@ -277,3 +277,28 @@ def test_adapted_weights_load_in_the_product_and_change_its_embeddings(short_pet
     cosine = (base * adapted).sum(axis=1)
     assert (cosine < 0.9999).all(), cosine  # the weights changed what the model sees
     assert (cosine > 0.5).all(), cosine  # but a few low-rate steps only nudge it
+
+
+def test_camera_bn_option_changes_the_embed_stage_vectors(short_pets_run, pets_dir):
+    """embed.reid_camera_bn embeds a camera with its own BN statistics: vectors move, stay unit length."""
+    from smarttrace.config import CameraConfig, EmbedConfig
+    from storage.artifacts import read_artifact
+    from storage.layout import RunLayout
+    from tasks.embed_reid import ReidEmbedder
+    from tasks.embed_tracklets import embed_camera
+
+    camera = CameraConfig(id="pets", video=str(pets_dir / "vtest.avi"), fps=7, max_frames=ADAPT_FRAMES,
+                          start_time="2009-03-01T09:00:00Z")
+    tracks = read_artifact(RunLayout(short_pets_run).tracks("pets"), "tracks").to_pandas()
+    reid = ReidEmbedder()
+    plain = embed_camera(camera, tracks, EmbedConfig(attribute_weights=""), short_pets_run, reid, None)
+    own_bn = embed_camera(camera, tracks, EmbedConfig(attribute_weights="", reid_camera_bn=True,
+                                                      reid_camera_bn_min_crops=2), short_pets_run, reid, None)
+    a = np.array([v for v in plain.table.column("reid_embedding").to_pylist() if v is not None])
+    b = np.array([v for v in own_bn.table.column("reid_embedding").to_pylist() if v is not None])
+    assert a.shape == b.shape and len(a) > 0
+    np.testing.assert_allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-4)
+    assert float(np.mean(np.sum(a * b, axis=1))) < 0.999
+    again = embed_camera(camera, tracks, EmbedConfig(attribute_weights=""), short_pets_run, reid, None)
+    np.testing.assert_allclose(  # the trained statistics are back after the camera-BN run
+        np.array([v for v in again.table.column("reid_embedding").to_pylist() if v is not None]), a, atol=1e-5)

@@ -89,7 +89,7 @@ def test_text_search_in_a_real_browser(dashboard_url, playwright_chromium):
     page = playwright_chromium.new_page(viewport={"width": 1400, "height": 1500})
     try:
         page.goto(dashboard_url, wait_until="domcontentloaded")
-        description = page.get_by_label("Description (optional)")
+        description = page.get_by_role("textbox", name="Description (optional)")
         description.wait_for(timeout=60_000)
         assert page.get_by_text("text search uses clothing attributes only", exact=False).first.is_visible()
         description.fill(QUERY)

@@ -30,6 +30,12 @@ log = logging.getLogger("smarttrace.detect")
 PERSON_CLASS = 0  # COCO class id of "person"
 MODEL_STRIDE = 32  # YOLO input sides must be multiples of this
 _EXPORT_LOCK = threading.Lock()
+# OpenVINO's Python binding initialises numpy's C API lazily through pybind11's gil_safe_call_once; two
+# camera threads making their FIRST inference at the same moment deadlock there (seen in CI: both threads
+# parked in pyopenvino's call_once, the flow hung). The first inference of the process is serialised; after
+# it the API is initialised for good and cameras infer in parallel.
+_FIRST_INFERENCE_LOCK = threading.Lock()
+_first_inference_done = threading.Event()
 
 
 def backend_of(weights: Path) -> str:
@@ -121,7 +127,16 @@ class PersonDetector:
         frame_hw = frames[0].shape[:2]
         if self._model is None or self._shape != input_shape(frame_hw, self.config.imgsz):
             self._load(frame_hw)
-        results = self._model.predict(
+        if not _first_inference_done.is_set():
+            with _FIRST_INFERENCE_LOCK:
+                results = self._predict(frames)
+                _first_inference_done.set()
+        else:
+            results = self._predict(frames)
+        return [Detections.from_ultralytics(result) for result in results]
+
+    def _predict(self, frames: Sequence[np.ndarray]) -> list:
+        return self._model.predict(
             list(frames),
             imgsz=self._shape if self.backend != "torch" else self.config.imgsz,
             conf=self.config.conf,
@@ -130,4 +145,3 @@ class PersonDetector:
             device=self.config.device,
             verbose=False,
         )
-        return [Detections.from_ultralytics(result) for result in results]

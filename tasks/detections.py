@@ -13,6 +13,16 @@ import numpy as np
 from storage.schemas import NUM_KEYPOINTS
 
 
+def crop_xyxy(frame: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """A copy of the frame inside a box (x1, y1, x2, y2 in source pixels), widened to whole pixels and
+    clipped to the frame; empty when the box lies outside it."""
+    h, w = frame.shape[:2]
+    x1, y1, x2, y2 = box
+    x1, y1 = int(max(0, np.floor(x1))), int(max(0, np.floor(y1)))
+    x2, y2 = int(min(w, np.ceil(x2))), int(min(h, np.ceil(y2)))
+    return frame[y1:y2, x1:x2].copy()
+
+
 def iou_xyxy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(n, m) IoU between two arrays of x1, y1, x2, y2 boxes (pixels); empty boxes overlap nothing."""
     x1 = np.maximum(a[:, None, 0], b[None, :, 0])

@@ -31,6 +31,7 @@ import pyarrow as pa
 from smarttrace.config import CameraConfig, EmbedConfig
 from storage.schemas import ATTRIBUTE_VOCABULARY, TRACKLETS_SCHEMA
 from tasks.attributes import describe_person
+from tasks.detections import crop_xyxy
 from tasks.embed_clip import ClipEmbedder
 from tasks.embed_reid import ReidEmbedder
 from tasks.select_crops import crop_quality, select_crops
@@ -72,11 +73,7 @@ def _cut_crops(camera: CameraConfig, chosen: pd.DataFrame, run: EmbedRun) -> lis
     for frame_index, frame in iter_camera_frames(camera.video, camera.id, CameraDecode(), camera.first_frame,
                                                  camera.max_frames):
         for position in wanted.get(frame_index, []):
-            h, w = frame.shape[:2]
-            x1, y1, x2, y2 = boxes[position]
-            x1, y1 = int(max(0, np.floor(x1))), int(max(0, np.floor(y1)))
-            x2, y2 = int(min(w, np.ceil(x2))), int(min(h, np.ceil(y2)))
-            crops[position] = frame[y1:y2, x1:x2].copy()
+            crops[position] = crop_xyxy(frame, boxes[position])
         if frame_index >= last:
             break
     run.seconds["decode"] += time.perf_counter() - started

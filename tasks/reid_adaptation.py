@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from tasks.detections import iou_xyxy
+from tasks.detections import crop_xyxy, iou_xyxy
 from tasks.embed_reid import IMAGENET_MEAN, IMAGENET_STD, INPUT_HW, model_name_of
 from tasks.select_crops import crop_quality, select_crops
 from tasks.video import DecodeReport, iter_frames
@@ -226,11 +226,7 @@ def cut_crops(crops: pd.DataFrame, videos: Mapping[str, Sequence[Path]]) -> list
         boxes = crops[["x1", "y1", "x2", "y2"]].to_numpy()
         for frame_index, frame in _timeline(videos[str(camera_id)], str(camera_id), max(wanted)):
             for position in wanted.get(frame_index, []):
-                h, w = frame.shape[:2]
-                x1, y1, x2, y2 = boxes[position]
-                x1, y1 = int(max(0, np.floor(x1))), int(max(0, np.floor(y1)))
-                x2, y2 = int(min(w, np.ceil(x2))), int(min(h, np.ceil(y2)))
-                out[position] = frame[y1:y2, x1:x2].copy()
+                out[position] = crop_xyxy(frame, boxes[position])
     missing = [i for i, crop in enumerate(out) if crop is None or crop.size == 0]
     if missing:
         raise RuntimeError(f"{len(missing)} training crops lie beyond the decodable video (first: row {missing[0]})")

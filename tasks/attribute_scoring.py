@@ -64,11 +64,19 @@ class ConstraintScores:
     scores: np.ndarray  # (n,) float64 in [0, 1]
 
     def explain(self, row: int) -> str:
-        """'woman 0.93, backpack 0.81, lower beige 0.77 (brown)' for one tracklet."""
+        """'woman 0.93, backpack 0.81, lower beige 0.77 (brown)' for one tracklet; a constraint the
+        tracklet more likely fails than meets (below FILTER_MIN_PROBABILITY) reads 'hat unlikely 0.20',
+        one it has no value for 'hat ?', so a listed constraint is never mistaken for a match."""
         parts = []
         for j, constraint in enumerate(self.constraints):
             value = self.probabilities[row, j]
-            text = f"{constraint.display} {'?' if np.isnan(value) else f'{value:.2f}'}"
+            if np.isnan(value):
+                strength = "?"
+            elif value < FILTER_MIN_PROBABILITY:
+                strength = f"unlikely {value:.2f}"
+            else:
+                strength = f"{value:.2f}"
+            text = f"{constraint.display} {strength}"
             if constraint.colour is not None and len(constraint.attributes) > 1 and not np.isnan(value):
                 text += f" ({_colour_of(constraint.attributes[int(self.choice[row, j])])})"
             parts.append(text)

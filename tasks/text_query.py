@@ -554,6 +554,13 @@ def _credit(colour: str, dominant: str | None, conf: float | None, shares: dict[
     return float(conf or 0.0) if dominant == colour else 0.0
 
 
+def _seen(region: str, upper_color: str | None, lower_color: str | None) -> str:
+    """The colour(s) read in the region a missed constraint asked about, for its explanation."""
+    seen = {"upper": [upper_color], "lower": [lower_color], "any": [upper_color, lower_color]}[region]
+    named = [c for c in seen if c]
+    return "/".join(named) if named else "no colour read"
+
+
 def score_attributes(
     query: AttributeQuery,
     upper_color: str | None,
@@ -566,6 +573,10 @@ def score_attributes(
     """(score 0..1, explanation) by the colour rules: the weighted mean over constraints of the
     colour's share in its region. An `any` colour takes the better of the two regions. A query
     without colours scores 0. Used for tracklets indexed without an attribute model.
+
+    The explanation gives each stated colour's strength where it matched, and says "no" with the
+    colour actually seen where it did not ("upper red 0.62, lower blue: no (grey)"), so a user (and
+    a test) can tell a match from a listed-but-missed constraint.
     """
     constraints = query.constraints()
     if not constraints:
@@ -585,5 +596,8 @@ def score_attributes(
             note += " (implied)"
         total += weight * credit
         weight_sum += weight
-        parts.append(f"{region} {colour} {credit:.2f}{note}")
+        if credit > 0.0:
+            parts.append(f"{region} {colour} {credit:.2f}{note}")
+        else:
+            parts.append(f"{region} {colour}: no ({_seen(region, upper_color, lower_color)}){note}")
     return min(max(total / weight_sum, 0.0), 1.0), ", ".join(parts)

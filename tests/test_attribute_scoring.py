@@ -44,6 +44,8 @@ def test_negation_inverts_the_probability():
     assert with_hat.scores == pytest.approx([0.9, 0.05])
     assert without.scores == pytest.approx([0.1, 0.95])
     assert without.explain(1) == "no hat 0.95"
+    assert without.explain(0) == "no hat unlikely 0.10"  # the person wears one: the miss says so
+    assert with_hat.explain(1) == "hat unlikely 0.05"
 
 
 def test_explanation_names_each_constraint_and_the_colour_alternative_used():

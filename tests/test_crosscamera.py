@@ -8,12 +8,13 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import DATA, need
 
 from tasks.evaluate_crosscamera import STANDARD_PROTOCOLS, all_gallery, pair_metrics, score_queries
 from tasks.reid_datasets import DatasetError, load_images, load_set
 from tasks.reid_rerank import center_by_camera, k_reciprocal_distance, l2_normalise, rerank_similarity
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_DATA = DATA  # ../shared/data, or $SMARTTRACE_SHARED_DIR/data
 
 
 # ------------------------------------------------------------------------------------------ centering
@@ -196,11 +197,11 @@ def test_load_set_names_a_missing_or_empty_folder(tmp_path: Path) -> None:
         load_set("market", tmp_path)
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "PETA").is_dir(), reason="../shared/data/PETA is not here")
 @pytest.mark.parametrize(
     ("name", "images", "people"), [("viper", 1264, 632), ("prid", 1134, 934), ("grid", 1275, 1025)]
 )
 def test_real_sets_have_their_published_sizes(name: str, images: int, people: int) -> None:
+    need(SHARED_DATA / "PETA")  # fails instead of skipping under CI's SMARTTRACE_REQUIRE_DATA=1
     reid_set = load_set(name, SHARED_DATA)
     assert (len(reid_set.images), reid_set.num_people) == (images, people)
     assert reid_set.skipped == []

@@ -92,9 +92,10 @@ def test_empty_query_is_an_error(text):
 def test_red_blue_person_outranks_blue_red_person():
     query = parse_query("red jacket and blue jeans")
     right, why = score_attributes(query, "red", 0.62, "blue", 0.48)
-    wrong, _ = score_attributes(query, "blue", 0.7, "red", 0.6)
+    wrong, why_not = score_attributes(query, "blue", 0.7, "red", 0.6)
     assert right == pytest.approx(0.55) and wrong == 0.0
     assert why == "upper red 0.62, lower blue 0.48"
+    assert why_not == "upper red: no (blue), lower blue: no (red)"  # a miss says so, with what was seen
 
 
 def test_shares_give_partial_credit_beyond_the_dominant_colour():
@@ -116,12 +117,12 @@ def test_implied_constraint_weighs_less():
     query = parse_query("red jacket and jeans")  # lower blue at weight 0.5
     score, why = score_attributes(query, "red", 0.9, "black", 0.9)
     assert score == pytest.approx(0.9 / 1.5)
-    assert "lower blue 0.00 (implied)" in why
+    assert "lower blue: no (black) (implied)" in why
 
 
 def test_missing_colours_and_empty_constraints_score_zero():
     query = parse_query("red jacket")
-    assert score_attributes(query, None, None, None, None)[0] == 0.0
+    assert score_attributes(query, None, None, None, None) == (0.0, "upper red: no (no colour read)")
     assert score_attributes(AttributeQuery(), "red", 1.0, "blue", 1.0) == (0.0, "no colour in query")
 
 

@@ -22,8 +22,8 @@ import streamlit as st
 
 from dashboards.lineage_view import lineage_page
 from dashboards.views import person_page, search_page
+from search import SearchEngine, load_engine
 from smarttrace.errors import SmartTraceError
-from storage.search import SearchEngine, load_engine
 
 log = logging.getLogger("smarttrace.dashboard")
 CONFIG_ENV = "SMARTTRACE_CONFIG"

@@ -1,7 +1,7 @@
-"""The dashboard's two pages, drawn with Streamlit from `storage.search` results.
+"""The dashboard's two pages, drawn with Streamlit from `search` results.
 
 Kept apart from `app.py` (routing, config, caching) so each page reads top to bottom as what the
-user sees. All search logic lives in `storage/search.py`; nothing here scores anything.
+user sees. All search logic lives in the `search` package; nothing here scores anything.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from smarttrace.errors import SmartTraceError
-from storage.search import (
+from search import (
     MAX_IMAGE_BYTES,
     IndexSummary,
     NoIndexError,
@@ -24,6 +23,7 @@ from storage.search import (
     SearchResults,
     TrackletHit,
 )
+from smarttrace.errors import SmartTraceError
 
 log = logging.getLogger("smarttrace.dashboard")
 GRID_COLUMNS = 5

@@ -22,9 +22,11 @@ from flows.runners import build_task_runner
 from smarttrace.config import CameraConfig, SmartTraceConfig, expand_cameras, load_config
 from smarttrace.errors import AssetError, SmartTraceError
 from smarttrace.lineage import build_manifest
+from smarttrace.progress import report
 from storage.artifacts import read_artifact, write_artifact
 from storage.freshness import is_fresh, stage_key
 from storage.layout import STAGES, RunLayout
+from storage.run_lock import run_folder_lock
 from storage.schemas import ATTRIBUTE_VOCABULARY
 
 log = logging.getLogger("smarttrace.flow")
@@ -40,6 +42,7 @@ def _skip(path: Path, key: str, stage: str, from_stage: str | None, what: str) -
     if _forced(stage, from_stage) or not is_fresh(path, key):
         return False
     get_run_logger().info("%s up to date, skipped (%s)", what, path)
+    report(f"{what}: up to date, skipped")
     return True
 
 
@@ -75,15 +78,17 @@ def track_camera_task(camera: CameraConfig, config: SmartTraceConfig, from_stage
     models = [resolve(config.detector.weights)]
     if config.postprocess.link:
         models.append(resolve(config.postprocess.link_reid_weights))
-    key = stage_key("track", existing_videos(camera.video, camera.id) + models,
+    videos = existing_videos(camera.video, camera.id)
+    key = stage_key("track", videos + models,
                     {**_section(config, "detector", "tracker", "postprocess"), "camera": _camera_section(camera)})
     if _skip(path, key, "track", from_stage, f"camera {camera.id}: tracks"):
         return str(path)
-    detector = PersonDetector(config.detector)
+    detector = PersonDetector(config.detector, calibration_videos=videos)  # INT8 calibrates on this camera
     run = track_camera(camera, config.detector, config.tracker, config.postprocess, detector=detector)
     manifest = build_manifest(
         stage="track", inputs=run.videos, config_hash=key, models=models, cache_key=key, camera_id=camera.id,
         frames=run.frames, partial=run.partial, partial_reason=run.partial_reason, seconds=run.seconds,
+        detector_precision=detector.precision,
     )
     write_artifact(run.table, path, "tracks", manifest)
     get_run_logger().info("camera %s: wrote %s (%d rows)", camera.id, path, run.table.num_rows)
@@ -148,6 +153,7 @@ def embed_tracklets_task(
     get_run_logger().info(
         "camera %s: wrote %s (%d tracklets, %d crops)", camera.id, path, run.table.num_rows, run.crops
     )
+    report(f"camera {camera.id}, embed: done, {run.table.num_rows} tracklets, {run.crops} crops")
     return str(path)
 
 
@@ -174,6 +180,7 @@ def match_in_camera_task(
     get_run_logger().info(
         "camera %s: %d tracklets -> %d persons", camera.id, len(persons), persons["person_id"].nunique()
     )
+    report(f"camera {camera.id}, match in camera: {len(persons)} tracklets -> {persons['person_id'].nunique()} people")
     return str(path)
 
 
@@ -202,6 +209,7 @@ def match_cross_camera_task(
         "%d tracklets in %d cameras -> %d global identities",
         len(joined), joined["camera_id"].nunique(), joined["global_id"].nunique(),
     )
+    report(f"match across cameras: {len(joined)} tracklets -> {joined['global_id'].nunique()} global identities")
     return str(path)
 
 
@@ -226,6 +234,7 @@ def upload_index_task(
         try:
             if recorded.get("cache_key") == key and count_points(index_config(config)) == recorded.get("points"):
                 get_run_logger().info("index up to date, skipped (%d points)", recorded["points"])
+                report(f"index: up to date, skipped ({recorded['points']} tracklets)")
                 return int(recorded["points"])
         except IndexUnavailableError:
             pass
@@ -238,6 +247,7 @@ def upload_index_task(
         index_config(config, clip_dim=clip_dim), tracklets, identities, locations, prune_orphans=True
     )
     get_run_logger().info("index: %d tracklet points upserted (%s)", count, config.index.url or "embedded")
+    report(f"index: {count} tracklets uploaded ({config.index.url or 'embedded Qdrant'})")
     tmp = marker.with_suffix(".tmp")
     tmp.write_text(json.dumps({"cache_key": key, "points": count}))
     tmp.replace(marker)
@@ -264,10 +274,17 @@ def process_flow(config_path: str, from_stage: str | None = None) -> dict[str, s
     """Stage 1 and matching for every camera; returns artifact name -> path.
 
     Takes the config's path (not the parsed config) so deployments and the Prefect UI can
-    schedule it with a plain string parameter.
+    schedule it with a plain string parameter. The run folder's lock is held for the whole run:
+    a second run on the same folder refuses with the holder's PID (storage/run_lock.py).
     """
-    logger = get_run_logger()
     config = load_config(config_path)
+    with run_folder_lock(config.storage.run_dir):
+        return _run_stages(config, from_stage)
+
+
+def _run_stages(config: SmartTraceConfig, from_stage: str | None) -> dict[str, str]:
+    """The flow body, in pipeline order; the caller holds the run folder's lock."""
+    logger = get_run_logger()
     if from_stage is not None and from_stage not in STAGES:
         raise SmartTraceError(f"--from {from_stage}: unknown stage, choose one of {', '.join(STAGES)}")
     cameras = {camera.id: camera for camera in expand_cameras(config.cameras)}

@@ -13,12 +13,9 @@ from storage.layout import STAGES
 
 
 def _cmd_process(args: argparse.Namespace) -> int:
-    from flows.process import run_process
+    from smarttrace.console import run_process_command
 
-    artifacts = run_process(args.config, from_stage=args.from_stage)
-    for name, path in artifacts.items():
-        print(f"{name}\t{path}")
-    return 0
+    return run_process_command(args.config, args.from_stage, args.verbose)
 
 
 def _load_predictions(path: Path, camera: str | None):  # noqa: ANN202 - pandas DataFrame
@@ -169,7 +166,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     # and the CLIP warning is repeated below as a note.
     os.environ.setdefault("YOLO_VERBOSE", "False")
     logging.getLogger("smarttrace.clip").setLevel(logging.ERROR)
-    from storage.search import SearchInputError, load_engine
+    from search import SearchInputError, load_engine
 
     if not args.image and not args.text and not args.filter:
         raise SearchInputError("give --image PATH, --text DESCRIPTION, or both")
@@ -243,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     process.add_argument("config", help="YAML config, e.g. configs/demo.yaml")
     process.add_argument("--from", dest="from_stage", choices=STAGES,
                          help="recompute this stage and every later one even if up to date")
+    process.add_argument("--verbose", action="store_true",
+                         help="show Prefect's and the libraries' own output (default: in the run's debug log)")
     process.set_defaults(func=_cmd_process)
 
     evaluate = sub.add_parser("evaluate", help="score a stage against ground truth")
@@ -321,6 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
     from smarttrace.cli_adapt import register as register_adapt_reid
 
     register_adapt_reid(sub)
+
+    from smarttrace.cli_api import register as register_api
+
+    register_api(sub)
     return parser
 
 

@@ -69,6 +69,16 @@ class DetectorConfig(_Strict):
     stride: int = Field(default=1, ge=1, le=10)
     device: str = "cpu"
     batch: int = Field(default=1, ge=1, le=64)
+    # fp32: the OpenVINO export as is. int8: NNCF post-training quantisation calibrated on frames of
+    # the cameras' own videos (tasks/quantize_detector.py), cached like the FP32 export. FP32 is the
+    # default: benchmarks/throughput.py measured INT8 at 1.39x the flow's frames/s but PETS09-S2L1 MOTA
+    # 0.858 vs 0.880 and IDF1 0.794 vs 0.846 (TUD-Campus IDF1 0.619 vs 0.671): not within 0.01.
+    precision: Literal["fp32", "int8"] = "fp32"
+    # Frames sampled evenly over the cameras' videos to calibrate INT8: "a few hundred" (NNCF's default
+    # subset is 300); PETS09-S2L1 has 795 frames.
+    calibration_frames: int = Field(default=300, ge=1, le=5000)
+    # Fewer readable calibration frames than this: the ranges are not trusted, FP32 is used (one warning).
+    min_calibration_frames: int = Field(default=32, ge=1, le=5000)
 
 
 class TrackerConfig(_Strict):
@@ -221,6 +231,24 @@ class FlowConfig(_Strict):
     dask_address: str | None = None  # a remote Dask scheduler, e.g. tcp://host:8786
 
 
+class ApiConfig(_Strict):
+    """The HTTP API (`smarttrace api`): where it listens and what it accepts from a client."""
+
+    # Loopback by default: the API has no user accounts, only the optional token below.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    # Bearer token for every endpoint but /health; None = no token (loopback use). The environment
+    # variable SMARTTRACE_API_TOKEN overrides it, so the secret need not sit in a YAML file.
+    token: str | None = Field(default=None, min_length=16)
+    # Request body limit, checked on Content-Length and while streaming, before the body is parsed.
+    # 10 MB: a phone photo as JPEG is 2-6 MB; the engine's own image limit (20 MB) is for local files.
+    max_body_mb: float = Field(default=10.0, gt=0, le=100)
+    # Requests per client address per minute (0 = unlimited). 120: two a second, far above a person
+    # clicking in a web page; at the README's search figures (text p50 132 ms at 50k points, 2 cores)
+    # it bounds one client to about a quarter of one core.
+    rate_per_minute: int = Field(default=120, ge=0, le=100_000)
+
+
 class SmartTraceConfig(_Strict):
     """The whole configuration of one SmartTrace deployment."""
 
@@ -233,6 +261,7 @@ class SmartTraceConfig(_Strict):
     storage: StorageConfig = StorageConfig()
     index: IndexSettings = IndexSettings()
     flow: FlowConfig = FlowConfig()
+    api: ApiConfig = ApiConfig()
 
     @model_validator(mode="after")
     def _unique_camera_ids(self) -> SmartTraceConfig:

@@ -58,6 +58,7 @@ versions are kept; each reader process holds the vectors in memory (4 KB per poi
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import math
@@ -311,8 +312,21 @@ def open_client(config: IndexConfig, read_only: bool = False) -> Iterator[Qdrant
     try:
         yield client
         _publish(config)  # still holding the lock: the copy is consistent
+    except (OSError, sqlite3.OperationalError) as exc:
+        if not _disk_full(exc):
+            raise
+        raise IndexUnavailableError(
+            f"cannot write the embedded Qdrant index {config.path}: disk full ({exc}); nothing was published, "
+            "readers keep the last published version: free space and run the upload again"
+        ) from exc
     finally:
         client.close()
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """ENOSPC from a file write, SQLite's "database or disk is full", or a copytree that met either."""
+    text = str(exc)
+    return getattr(exc, "errno", None) == errno.ENOSPC or "disk is full" in text or "No space left" in text
 
 
 def _relax_local_fsync(client: QdrantClient) -> None:
@@ -401,10 +415,14 @@ def _publish(config: IndexConfig) -> str | None:
         shutil.rmtree(stale, ignore_errors=True)
     version = f"v{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
     tmp = published / f".tmp-{version}"
-    shutil.copytree(live, tmp, ignore=shutil.ignore_patterns(".lock", "*.tmp", "*-journal", "*-wal", "*-shm"))
-    (tmp / _SOURCE_STAMP_FILE).write_text(json.dumps(stamp))
-    _fsync_tree(tmp)
-    os.rename(tmp, published / version)
+    try:
+        shutil.copytree(live, tmp, ignore=shutil.ignore_patterns(".lock", "*.tmp", "*-journal", "*-wal", "*-shm"))
+        (tmp / _SOURCE_STAMP_FILE).write_text(json.dumps(stamp))
+        _fsync_tree(tmp)
+        os.rename(tmp, published / version)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a failed copy (disk full) must not keep holding the space
+        raise
     pointer_tmp = published / f".{_CURRENT_FILE}.{uuid.uuid4().hex[:8]}.tmp"
     with open(pointer_tmp, "w") as handle:
         handle.write(version + "\n")

@@ -21,8 +21,6 @@ PRID or GRID (the cross-camera ReID test sets), see `tasks/peta.py`.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 import warnings
 from collections.abc import Sequence
@@ -37,6 +35,7 @@ from torch.nn import functional as F
 from smarttrace.assets import resolve, sha256_of, verify_against_manifest
 from smarttrace.errors import AssetError
 from tasks.attribute_vocab import ATTRIBUTE_NAMES
+from tasks.embed_reid import quiet_stdout
 
 log = logging.getLogger("smarttrace.attributes")
 
@@ -101,7 +100,7 @@ class AttributeNet(nn.Module):
             from torchreid.reid.utils import load_pretrained_weights
         osnet = _osnet()
         try:
-            with contextlib.redirect_stdout(io.StringIO()):
+            with quiet_stdout():
                 load_pretrained_weights(osnet, str(path))
         except Exception as exc:
             raise AssetError(f"OSNet weights {path} could not be loaded: {exc}") from exc

@@ -19,12 +19,20 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from smarttrace.assets import cache_dir, resolve, sha256_of
 from smarttrace.config import DetectorConfig
 from smarttrace.errors import AssetError
 from tasks.detections import Detections
+from tasks.quantize_detector import (
+    CalibrationError,
+    calibration_fingerprint,
+    export_is_valid,
+    quantize_export,
+    sample_calibration_frames,
+)
 
 log = logging.getLogger("smarttrace.detect")
 PERSON_CLASS = 0  # COCO class id of "person"
@@ -93,6 +101,42 @@ def export_openvino(weights: Path, shape: tuple[int, int]) -> Path:
     return target
 
 
+def export_openvino_int8(
+    weights: Path, shape: tuple[int, int], videos: Sequence[Path], frames_wanted: int, min_frames: int
+) -> Path:
+    """INT8 export calibrated on `frames_wanted` frames of `videos`, cached by weights + shape + calibration set.
+
+    Raises CalibrationError when fewer than `min_frames` frames can be read. A cached export whose files
+    no longer match their manifest (truncated copy, disk error) is rebuilt.
+    """
+    fp32 = export_openvino(weights, shape)
+    try:
+        frames = sample_calibration_frames(list(videos), frames_wanted)
+    except cv2.error as exc:
+        raise CalibrationError(f"cannot read calibration frames from {', '.join(map(str, videos))}: {exc}") from exc
+    if len(frames) < min_frames:
+        raise CalibrationError(
+            f"only {len(frames)} readable frames in {', '.join(map(str, videos)) or 'no video'} "
+            f"(detector.min_calibration_frames is {min_frames})"
+        )
+    fingerprint = calibration_fingerprint(frames)[:12]
+    target = cache_dir() / "exports" / (
+        f"{weights.stem}-{sha256_of(weights)[:12]}-{shape[0]}x{shape[1]}-int8-{fingerprint}_openvino_model"
+    )
+    with _EXPORT_LOCK:
+        if export_is_valid(target):
+            return target
+        if target.exists():
+            log.warning("cached INT8 detector %s is corrupt or incomplete: rebuilding it", target)
+        log.info("quantising %s to INT8 at %dx%d on %d frames of %d video(s) (once, cached in %s)",
+                 weights.name, *shape, len(frames), len(videos), target)
+        try:
+            quantize_export(fp32, frames, shape, target)
+        except (ImportError, RuntimeError, ValueError) as exc:  # nncf missing, or it rejected the model / data
+            raise CalibrationError(f"NNCF quantisation of {fp32.name} failed: {exc}") from exc
+    return target
+
+
 class PersonDetector:
     """A YOLO model loaded from a verified local weights file, run frame by frame.
 
@@ -100,10 +144,15 @@ class PersonDetector:
     an exported model) is known.
     """
 
-    def __init__(self, config: DetectorConfig) -> None:
+    def __init__(self, config: DetectorConfig, calibration_videos: Sequence[Path] = ()) -> None:
         self.config = config
         self.weights_path: Path = resolve(config.weights)
         self.backend = choose_backend(config.backend, self.weights_path)
+        # The cameras' own videos: INT8 calibration frames are sampled from them (precision: int8).
+        self.calibration_videos = list(calibration_videos)
+        self.precision = "fp32"  # what is actually loaded; int8 only once its export succeeded
+        if config.precision == "int8" and self.backend != "openvino":
+            log.warning("detector.precision int8 needs the OpenVINO backend (backend is %s): using FP32", self.backend)
         self._model = None
         self._shape: tuple[int, int] | None = None
 
@@ -113,12 +162,26 @@ class PersonDetector:
         self._shape = input_shape(frame_hw, self.config.imgsz)
         path = self.weights_path
         if self.backend == "openvino" and backend_of(path) == "torch":
-            path = export_openvino(path, self._shape)
+            path = self._openvino_export(path, self._shape)
         task = "pose" if "pose" in path.name else None
         try:
             self._model = YOLO(str(path), task=task)
         except Exception as exc:  # ultralytics raises many types for a bad file
             raise AssetError(f"detector weights {path} could not be loaded: {exc}") from exc
+
+    def _openvino_export(self, weights: Path, shape: tuple[int, int]) -> Path:
+        """The FP32 export, or the INT8 one when asked for and calibration works (else FP32, one warning)."""
+        self.precision = "fp32"
+        if self.config.precision != "int8":
+            return export_openvino(weights, shape)
+        try:
+            path = export_openvino_int8(weights, shape, self.calibration_videos, self.config.calibration_frames,
+                                        self.config.min_calibration_frames)
+        except CalibrationError as exc:
+            log.warning("detector.precision int8: calibration failed, using FP32: %s", exc)
+            return export_openvino(weights, shape)
+        self.precision = "int8"
+        return path
 
     def __call__(self, frames: Sequence[np.ndarray]) -> list[Detections]:
         """Detect people in each frame; one Detections per frame, boxes in source pixels."""

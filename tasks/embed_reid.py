@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +36,22 @@ def model_name_of(weights: Path) -> str:
     raise AssetError(f"cannot tell the OSNet architecture from the weights name {weights.name}")
 
 
+
+_STDOUT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def quiet_stdout():  # noqa: ANN201 - a context manager
+    """Swallow a library's prints, one thread at a time.
+
+    redirect_stdout swaps the process-wide sys.stdout: two camera threads overlapping here restored
+    each other's StringIO, and every later print of the process (the CLI's summary, a benchmark's
+    JSON line) vanished.
+    """
+    with _STDOUT_LOCK, contextlib.redirect_stdout(io.StringIO()):
+        yield
+
+
 class ReidEmbedder:
     """OSNet feature extractor: BGR crops in, (n, d) L2-normalised float32 vectors out."""
 
@@ -50,7 +67,7 @@ class ReidEmbedder:
         self.device = torch.device(device)
         model = build_model(self.model_name, num_classes=1, pretrained=False)
         try:
-            with contextlib.redirect_stdout(io.StringIO()):  # torchreid prints per-layer notes
+            with quiet_stdout():  # torchreid prints per-layer notes
                 load_pretrained_weights(model, str(self.weights_path))
         except Exception as exc:
             raise AssetError(f"ReID weights {self.weights_path} could not be loaded: {exc}") from exc

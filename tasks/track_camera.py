@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from smarttrace.config import CameraConfig, DetectorConfig, PostprocessConfig, TrackerConfig
+from smarttrace.progress import progress_for
 from storage.schemas import TRACKS_SCHEMA
 from tasks.crop_sampler import CropSampler
 from tasks.detect import PersonDetector
@@ -24,7 +25,7 @@ from tasks.embed_reid import ReidEmbedder
 from tasks.link_tracklets import LinkParams, TrackletEnds, link_tracklets
 from tasks.postprocess_tracks import drop_short_tracks, drop_small_boxes, interpolate_gaps
 from tasks.track import build_tracker, tracker_config_for, update_tracker
-from tasks.video import CameraDecode, iter_camera_frames
+from tasks.video import CameraDecode, camera_frame_count, camera_videos, iter_camera_frames
 
 log = logging.getLogger("smarttrace.track")
 PROGRESS_EVERY_FRAMES = 100
@@ -135,7 +136,7 @@ def track_camera(
     detector: PersonDetector | None = None,
 ) -> TrackingRun:
     """Track the people of one camera over all its video files (in order, one timeline)."""
-    detector = detector or PersonDetector(detector_config)
+    detector = detector or PersonDetector(detector_config, calibration_videos=camera_videos(camera.video))
     stride = detector_config.stride
     tracker_config = tracker_config_for(tracker_config, camera.tracker_params)
     tracker = build_tracker(tracker_config, frame_rate=camera.fps / stride, owner=f"camera {camera.id}")
@@ -144,6 +145,8 @@ def track_camera(
     sampler = CropSampler(postprocess.link_crops_per_track, postprocess.link_min_crop_height)
     decode = CameraDecode()
     frames = iter_camera_frames(camera.video, camera.id, decode, camera.first_frame, camera.max_frames)
+    progress = progress_for(f"camera {camera.id}, track", camera_frame_count(camera.video, camera.first_frame,
+                                                                              camera.max_frames))
     started = time.perf_counter()
     while True:
         t0 = time.perf_counter()
@@ -165,10 +168,10 @@ def track_camera(
         if postprocess.link:
             for box, track_id in zip(tracked.xyxy, tracked.tracker_id, strict=True):
                 sampler.offer(int(track_id), index, box, frame)
+        progress.update(index + 1 - camera.first_frame - progress.done, boxes=len(rows))
         if run.detected_frames % PROGRESS_EVERY_FRAMES == 0:
-            done = index + 1 - camera.first_frame
-            rate = done / (time.perf_counter() - started)
-            log.info("camera %s: %d frames, %d boxes, %.2f frames/s", camera.id, done, len(rows), rate)
+            log.debug("camera %s: %s", camera.id, progress.line())
+    progress.close()
     run.videos = decode.videos or []
     if decode.partial:
         run.partial, run.partial_reason = True, decode.reason

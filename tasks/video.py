@@ -167,3 +167,22 @@ def iter_camera_frames(
         report.partial = True
         report.reason = "; ".join(filter(None, [report.reason, *(f"skipped {b}" for b in bad)]))
     report.frames = offset
+
+
+def camera_frame_count(video: str, first_frame: int = 0, max_frames: int | None = None) -> int | None:
+    """Frames a camera will yield, from the container headers (for progress and ETA only).
+
+    None when a header gives no count or a file cannot be opened: decoding reports those properly.
+    """
+    total = 0
+    for path in camera_videos(video):
+        capture = cv2.VideoCapture(str(path))
+        try:
+            count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if capture.isOpened() else 0
+        finally:
+            capture.release()
+        if count <= 0:
+            return None
+        total += count
+    total = max(0, total - first_frame)
+    return min(total, max_frames) if max_frames is not None else total

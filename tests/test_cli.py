@@ -103,3 +103,48 @@ def test_evaluate_identities_scores_people_with_a_person_map(tmp_path, capsys):
     assert "persons.csv" in capsys.readouterr().err
     assert main([*base, "--persons", "scene"]) == 2
     assert "SCENE=PERSON_MAP_CSV" in capsys.readouterr().err
+
+
+def _process_cli(tmp_path: Path, video: Path) -> tuple[int, str]:
+    """`smarttrace process` as a user runs it (a subprocess, output not a terminal) on a 20-frame clip."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "cameras": [{"id": "pets", "video": str(video), "fps": 7, "max_frames": 20}],
+        "storage": {"run_dir": str(tmp_path / "run")},
+        "embed": {"clip_pretrained": ""},
+    }))
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PREFECT_HOME": str(tmp_path / "prefect")}
+    done = subprocess.run([sys.executable, "-m", "smarttrace.cli", "process", str(config)], cwd=tmp_path, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+    return done.returncode, done.stdout
+
+
+def test_process_prints_progress_and_a_summary_without_tracebacks(tmp_path, pets_dir, models_dir):
+    code, output = _process_cli(tmp_path, pets_dir / "vtest.avi")
+    lines = output.splitlines()
+    assert code == 0, output
+    assert "Traceback" not in output and len(lines) <= 40, output
+    assert any(line.startswith("camera pets, track: done, 20 frames in ") for line in lines), output
+    assert any(line.startswith("camera pets, embed: done, ") for line in lines), output
+    summary = next(line for line in lines if line.startswith("done in "))
+    assert "1 camera (pets)" in summary and "tracklets" in summary and "people" in summary
+    assert f"results: {tmp_path / 'run'}" in output and "next: smarttrace dashboard --config config.yaml" in output
+    debug_log = Path(next(line for line in lines if line.startswith("debug log: ")).removeprefix("debug log: "))
+    chatter = debug_log.read_text()
+    assert "Finished in state Completed" in chatter  # Prefect's run states went to the debug log, not the console
+    assert "Finished in state" not in output and "Starting temporary server" not in output
+
+
+def test_process_on_a_missing_video_fails_with_one_clear_line(tmp_path, models_dir):
+    code, output = _process_cli(tmp_path, tmp_path / "no-such-video.mp4")
+    assert code == 2, output
+    assert "Traceback" not in output, output
+    errors = [line for line in output.splitlines() if line.startswith("smarttrace: error:")]
+    assert len(errors) == 1 and "video not found" in errors[0] and "no-such-video.mp4" in errors[0], output
+    assert len(output.splitlines()) <= 3, output

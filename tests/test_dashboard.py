@@ -15,10 +15,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from test_search import REPO_ROOT, build_search_run, person_crop, upload_attribute_index, write_search_config
 
+from search import load_engine
 from smarttrace.config import load_config
 from storage.artifacts import read_artifact
 from storage.index import IndexConfig, upload_tracklets
-from storage.search import load_engine
 
 APP = REPO_ROOT / "dashboards" / "app.py"
 TIMEOUT_S = 90  # the first image query loads the detector and OSNet

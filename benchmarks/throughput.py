@@ -1,0 +1,232 @@
+"""Throughput benchmark: what one machine processes, per detector precision, through the real flow.
+
+    python benchmarks/throughput.py [--data DIR] [--precisions fp32,int8] [--repeat N] [--frames N]
+
+Cameras: PETS09-S2L1 (795 frames, 7 fps), TUD-Campus (71, 25 fps) and TUD-Stadtmitte (179, 25 fps),
+each repeated `--repeat` times as separate cameras (more camera-hours per run). For each precision,
+in this process and against one temporary Prefect API (started before timing):
+  1. warm-up, untimed: the detector's exports (FP32, and INT8 calibrated on each camera's video) are
+     built once into the cache, as a user's first run does;
+  2. `flows.process.run_process` on a fresh run folder, timed wall-clock (every stage, to the index);
+  3. MOTA / IDF1 of the PETS09 and TUD-Campus tracks artifacts against MOT15 ground truth.
+The reference is today's FP32 path measured in the same run: `speedup` = fps / fps_fp32, where
+`fps` is the last precision listed (int8 by default). Per-stage shares come from the artifacts'
+manifests (seconds per step); peak RSS is sampled every 0.2 s. Ends with ONE JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import json
+import logging
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+SEQUENCES = ("PETS09-S2L1", "TUD-Campus", "TUD-Stadtmitte")
+SCORED = {"PETS09-S2L1": "pets", "TUD-Campus": "tud_campus"}
+
+
+class PeakRss:
+    """Peak resident memory of this process (MB) while the block runs, sampled every 0.2 s."""
+
+    def __enter__(self) -> PeakRss:
+        self.peak_mb, self._stop = 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        process = psutil.Process()
+        while not self._stop.is_set():
+            self.peak_mb = max(self.peak_mb, process.memory_info().rss / 2**20)
+            self._stop.wait(0.2)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def sequence(data: Path, name: str) -> tuple[Path, Path, float]:
+    """(video, gt.txt, real fps) of a MOTChallenge-style folder."""
+    folder = data / name
+    video = next(p for p in sorted(folder.iterdir()) if p.suffix.lower() in (".avi", ".mp4"))
+    info = configparser.ConfigParser()
+    info.read(folder / "seqinfo.ini")
+    return video, folder / "gt" / "gt.txt", float(info["Sequence"]["frameRate"])
+
+
+def camera_id(name: str, copy: int) -> str:
+    return f"{name.lower()}-{copy}"
+
+
+def write_config(work: Path, data: Path, precision: str, repeat: int, frames: int | None) -> Path:
+    cameras = []
+    for name in SEQUENCES:
+        video, _, fps = sequence(data, name)
+        for copy in range(repeat):
+            camera = {"id": camera_id(name, copy), "video": str(video), "fps": fps}
+            if frames:
+                camera["max_frames"] = frames
+            cameras.append(camera)
+    demo = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())
+    config = {
+        "cameras": cameras,
+        "detector": {**demo["detector"], "precision": precision},
+        "tracker": demo["tracker"],
+        "postprocess": demo["postprocess"],
+        "storage": {"run_dir": str(work / f"run-{precision}")},
+        "embed": {"clip_pretrained": ""},  # no CLIP weights exist here; the same for every precision
+        "flow": demo["flow"],
+    }
+    path = work / f"{precision}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def warm_up(config_path: Path) -> tuple[float, list[str]]:
+    """Build the detector exports every camera needs (untimed in the figures); (seconds, precisions)."""
+    from smarttrace.config import expand_cameras, load_config
+    from tasks.detect import PersonDetector
+    from tasks.video import DecodeReport, camera_videos, iter_frames
+
+    config = load_config(config_path)
+    started, loaded, seen = time.perf_counter(), [], set()
+    for camera in expand_cameras(config.cameras):
+        if camera.video in seen:
+            continue
+        seen.add(camera.video)
+        videos = camera_videos(camera.video)
+        detector = PersonDetector(config.detector, calibration_videos=videos)
+        detector([next(iter_frames(videos[0], camera.id, DecodeReport(), max_frames=1))[1]])
+        loaded.append(detector.precision)
+    return time.perf_counter() - started, loaded
+
+
+def score(run_dir: Path, data: Path, frames: int | None) -> dict[str, float]:
+    from storage.artifacts import read_artifact
+    from storage.layout import RunLayout
+    from tasks.evaluate_tracking import evaluate_tracking, load_mot_txt
+    from tasks.export_mot import tracks_to_mot
+
+    figures = {}
+    for name, short in SCORED.items():
+        camera = camera_id(name, 0)
+        tracks = read_artifact(RunLayout(run_dir).tracks(camera), "tracks").to_pandas()
+        gt = load_mot_txt(sequence(data, name)[1])
+        if frames:
+            gt = gt.loc[gt["frame"] <= frames]
+        scores = evaluate_tracking(gt.reset_index(drop=True), tracks_to_mot(tracks, camera=camera))
+        figures[f"mota_{short}"], figures[f"idf1_{short}"] = scores.mota, scores.idf1
+    return figures
+
+
+def stage_shares(run_dir: Path) -> tuple[dict[str, float], int]:
+    """Share of the summed step seconds per step (tracks.detect, tracklets.reid, ...), and frames processed."""
+    from storage.artifacts import read_manifest
+
+    seconds: dict[str, float] = {}
+    frames = 0
+    for kind in ("tracks", "tracklets"):
+        for path in sorted((run_dir / kind).glob("*.parquet")):
+            manifest = read_manifest(path)
+            for step, value in (manifest.get("seconds") or {}).items():
+                seconds[f"{kind}.{step}"] = seconds.get(f"{kind}.{step}", 0.0) + float(value)
+            if kind == "tracks":
+                frames += int(manifest.get("frames") or 0)
+    total = sum(seconds.values()) or 1.0
+    return {step: value / total for step, value in seconds.items()}, frames
+
+
+def camera_seconds(config_path: Path, run_dir: Path) -> float:
+    """Seconds of video processed: each camera's frames / its real rate."""
+    from smarttrace.config import expand_cameras, load_config
+    from storage.artifacts import read_manifest
+    from storage.layout import RunLayout
+
+    total = 0.0
+    for camera in expand_cameras(load_config(config_path).cameras):
+        total += int(read_manifest(RunLayout(run_dir).tracks(camera.id)).get("frames") or 0) / camera.fps
+    return total
+
+
+def run_precision(work: Path, data: Path, precision: str, repeat: int, frames: int | None) -> dict:
+    from flows.process import run_process
+
+    config = write_config(work, data, precision, repeat, frames)
+    warm_s, loaded = warm_up(config)
+    with PeakRss() as rss:
+        started = time.perf_counter()
+        run_process(config)
+        wall = time.perf_counter() - started
+    run_dir = work / f"run-{precision}"
+    shares, frames_done = stage_shares(run_dir)
+    video_s = camera_seconds(config, run_dir)
+    figures = {
+        "precision": precision, "loaded": sorted(set(loaded)), "warm_up_s": warm_s, "wall_s": wall,
+        "frames": frames_done, "fps": frames_done / wall, "camera_hours_per_hour": video_s / wall,
+        "peak_rss_mb": rss.peak_mb, "shares": shares, **score(run_dir, data, frames),
+    }
+    print(
+        f"{precision} (loaded {','.join(figures['loaded'])}): {frames_done} frames in {wall:.1f} s = "
+        f"{figures['fps']:.2f} frames/s, {figures['camera_hours_per_hour']:.2f} camera-h/h, peak RSS "
+        f"{rss.peak_mb:.0f} MB | PETS09 MOTA {figures['mota_pets']:.3f} IDF1 {figures['idf1_pets']:.3f} | "
+        f"TUD-Campus MOTA {figures['mota_tud_campus']:.3f} IDF1 {figures['idf1_tud_campus']:.3f} | "
+        f"shares " + " ".join(f"{k} {v:.0%}" for k, v in sorted(shares.items(), key=lambda kv: -kv[1])),
+        flush=True,
+    )
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--precisions", default="fp32,int8", help="comma-separated; the first must be fp32")
+    parser.add_argument("--repeat", type=int, default=1, help="copies of each video, as separate cameras")
+    parser.add_argument("--frames", type=int, default=None, help="only the first N frames of each camera")
+    args = parser.parse_args()
+    precisions = args.precisions.split(",")
+    if precisions[0] != "fp32":
+        raise SystemExit("--precisions must start with fp32: it is the reference")
+    logging.basicConfig(level=logging.WARNING)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from prefect.testing.utilities import prefect_test_harness
+
+    with tempfile.TemporaryDirectory() as work, prefect_test_harness(server_startup_timeout=60):
+        runs = {p: run_precision(Path(work), args.data, p, args.repeat, args.frames) for p in precisions}
+    reference, best = runs["fp32"], runs[precisions[-1]]
+    result = {
+        "precision": best["precision"],
+        "fps": best["fps"],
+        "fps_fp32": reference["fps"],
+        "speedup": best["fps"] / reference["fps"],
+        "mota_pets": best["mota_pets"],
+        "mota_pets_fp32": reference["mota_pets"],
+        "idf1_pets": best["idf1_pets"],
+        "idf1_pets_fp32": reference["idf1_pets"],
+        "mota_tud_campus": best["mota_tud_campus"],
+        "mota_tud_campus_fp32": reference["mota_tud_campus"],
+        "idf1_tud_campus": best["idf1_tud_campus"],
+        "idf1_tud_campus_fp32": reference["idf1_tud_campus"],
+        "camera_hours_per_hour": best["camera_hours_per_hour"],
+        "camera_hours_per_hour_fp32": reference["camera_hours_per_hour"],
+        "peak_rss_mb": best["peak_rss_mb"],
+        "frames": best["frames"],
+        "shares": {k: round(v, 3) for k, v in best["shares"].items()},
+        "loaded": best["loaded"],
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -36,10 +36,6 @@ FIRST_FRAME, FRAMES = 430, 60
 RED_JACKET_GT_ID = 10
 
 
-def _need(*paths: Path) -> None:
-    need(*paths)  # skips; fails under SMARTTRACE_REQUIRE_DATA=1 (CI)
-
-
 def _pipeline(tmp_path: Path, attribute_weights: str) -> Path:
     """Run the real flow on the PETS window into `tmp_path/run`; the config path."""
     from flows.process import run_process
@@ -56,7 +52,7 @@ def _pipeline(tmp_path: Path, attribute_weights: str) -> Path:
 
 
 def test_trained_model_goes_through_registry_embed_stage_index_and_search(prefect_harness, tmp_path, monkeypatch):
-    _need(PETA / TRAIN_SUBSET / "archive" / "Label.txt", PETS / "vtest.avi", SHARED / "models" / "yolo11n-pose.pt")
+    need(PETA / TRAIN_SUBSET / "archive" / "Label.txt", PETS / "vtest.avi", SHARED / "models" / "yolo11n-pose.pt")
     from search import load_engine
     from smarttrace.cli import main
     from tasks.attribute_model import AttributeModel
@@ -109,7 +105,7 @@ def test_trained_model_finds_the_person_in_a_red_jacket(prefect_harness, tmp_pat
     weights = _trained_weights()
     if weights is None:
         pytest.skip(f"needs a trained attribute model ({WEIGHTS_NAME}: run `smarttrace train attributes`)")
-    _need(PETS / "vtest.avi", PETS / "gt" / "gt.txt", SHARED / "models" / "yolo11n-pose.pt")
+    need(PETS / "vtest.avi", PETS / "gt" / "gt.txt", SHARED / "models" / "yolo11n-pose.pt")
     from search import load_engine
     from tasks.detections import iou_xyxy
 

@@ -37,9 +37,11 @@ from search.results import (
 )
 from search.text import CLIP_PROMPT, TextScores, check_understood, filter_mask, filters_note, read_query, score_columns
 from smarttrace.config import CameraConfig, SmartTraceConfig
+from storage.edge_index import attribute_query_vector
 from storage.index import (
     CLIP_VECTOR,
     REID_VECTOR,
+    TEXT_CANDIDATES,
     IndexConfig,
     IndexLockedError,
     IndexSchemaError,
@@ -48,6 +50,7 @@ from storage.index import (
     SearchHit,
     TimeBound,
     count_points,
+    current_version,
     payload_columns,
     scroll_all,
     search_vectors,
@@ -150,9 +153,7 @@ class SearchEngine:
         """The published index version an embedded reader answers from; None with a Qdrant server."""
         if self.index.url:
             return None
-        from storage.index import _read_current  # the embedded backend's CURRENT pointer (issue 12 part 1)
-
-        return self._guard(lambda: _read_current(self.index.published_path))
+        return self._guard(lambda: current_version(self.index))
 
     def tracklet(self, camera_id: str, tracklet_id: int) -> TrackletHit:
         """One indexed tracklet, by camera and tracklet id (to render its clip)."""
@@ -255,9 +256,19 @@ class SearchEngine:
         return SearchResults(results, notes, person.crop, person.box)
 
     def _columns(
-        self, camera_ids: Sequence[str] | None, time_range: tuple[TimeBound, TimeBound] | None
+        self,
+        camera_ids: Sequence[str] | None,
+        time_range: tuple[TimeBound, TimeBound] | None,
+        attribute_query: np.ndarray | None = None,
+        top: int | None = None,
+        attribute_filters: Mapping[str, bool] | None = None,
     ) -> PayloadColumns:
-        return self._guard(lambda: payload_columns(self.index, camera_ids, time_range))
+        try:
+            return self._guard(
+                lambda: payload_columns(self.index, camera_ids, time_range, attribute_query, top, attribute_filters)
+            )
+        except KeyError as exc:  # an unknown attribute filter name: the user's error
+            raise SearchInputError(str(exc.args[0])) from None
 
     def _filtered_ids(
         self,
@@ -268,7 +279,7 @@ class SearchEngine:
         """Ids of the points passing the attribute filters; None when there are no filters."""
         if not attribute_filters:
             return None
-        columns = self._columns(camera_ids, time_range)
+        columns = self._columns(camera_ids, time_range, attribute_filters=attribute_filters)
         keep = filter_mask(attribute_filters, columns.attribute_probs)
         return {columns.ids[i] for i in np.flatnonzero(keep)}
 
@@ -278,8 +289,12 @@ class SearchEngine:
         camera_ids: Sequence[str] | None,
         time_range: tuple[TimeBound, TimeBound] | None,
         attribute_filters: Mapping[str, bool] | None = None,
+        top: int | None = None,
     ) -> TextScores:
         """The description's score (0..1) for every tracklet in the filters, and what the user should know.
+
+        `top`: score only the engine's `top` best tracklets by the description's attribute query
+        (plus those indexed without attributes) instead of every tracklet; exact scores either way.
 
         `search.text` scores; this reads what it scores from the index (payload columns, CLIP
         similarities). `attribute_filters` drop tracklets that fail them (score 0) and, without a
@@ -293,7 +308,9 @@ class SearchEngine:
         if query.description is not None and (clip is None or clip.is_random):
             query.notes.append(self.clip_note or "")
         check_understood(query, clip_scores)
-        return score_columns(query, self._columns(camera_ids, time_range), attribute_filters, clip_scores)
+        attribute_query = attribute_query_vector(query.constraints) if top is not None and not clip_scores else None
+        columns = self._columns(camera_ids, time_range, attribute_query, top, attribute_filters)
+        return score_columns(query, columns, attribute_filters, clip_scores)
 
     def _clip_scores(
         self,
@@ -332,7 +349,9 @@ class SearchEngine:
         rules) showing none of the described colours are not results.
         """
         _check_limit(limit)
-        text_scores = self._text_scores(text, camera_ids, time_range, attribute_filters)
+        text_scores = self._text_scores(
+            text, camera_ids, time_range, attribute_filters, top=max(TEXT_CANDIDATES, limit * TRACKLETS_PER_RESULT)
+        )
         keep = np.flatnonzero(text_scores.scores > 0)
         results = self._group(
             [text_scores.payloads[i] for i in keep], text_scores.scores[keep],

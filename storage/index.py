@@ -26,33 +26,31 @@ ext4, reid + clip 512-d vectors per point, query = top 20 by `reid`, p50 / p95):
   `synchronous=FULL`: 4.9 s per 256 points at 10k (10k points took 85 s). With `synchronous=OFF`
   on the collection's connection: 0.44 s per 256 points.
 
-So the embedded index is a *live* folder that writers own and *published* immutable snapshots
-that readers load:
+So the embedded index is a *live* folder that writers own and *published* immutable versions on
+Qdrant's embedded Rust engine (qdrant-edge, `storage.edge_index`) that readers query:
 
     <path>/live/                      qdrant local storage; writers only, short-lived clients
-    <path>/published/<version>/       a copy of live/, made by the writer while it holds the lock
+    <path>/published/<version>/       an engine shard of live/'s points, written by the writer under its lock
     <path>/published/CURRENT          the version readers should use (atomic `os.replace`)
 
 * A writer (`open_client(config)`, `upload_tracklets`, `delete_camera_points`) opens live/ with a
   short-lived client, waiting with backoff while another process holds it (`IndexLockedError`
-  after `lock_timeout_s`). On a clean exit, if live/ changed, it copies live/ into a temporary
-  folder, fsyncs it, renames it into place and points CURRENT at it, then removes old versions
-  that nobody is loading. A writer that fails publishes nothing: readers keep the last complete
-  index, never a half-written one.
-* A reader (`search_vectors`, `scroll_all`, `count_points`) loads the CURRENT snapshot once per
-  version into a per-process numpy cache, holding that snapshot's lock only while loading
-  (0.23 s at 1k points, 3.4 s at 10k, once per upload), then answers queries from memory: a
-  cosine matmul plus numpy masks for the camera and time filters, the same brute force qdrant
-  local mode runs, without its per-point Python filter: 0.1 / 0.6 ms at 1k, 1-7 / 18-23 ms at
-  10k, filtered or not. Each query re-reads CURRENT (microseconds) so a new upload shows up on
-  the next query. Readers never touch live/, so a running dashboard never blocks the pipeline
-  and the pipeline never blocks the dashboard.
-* Upload of 10k tracklets: 9.4 s including the publish (85 s with qdrant's default fsync);
-  re-opening a 10k live/ and publishing it again: 2.4 s.
+  after `lock_timeout_s`). On a clean exit, if live/ changed, it writes live/'s points into a
+  temporary engine shard (vectors, payloads, payload indexes; HNSW when big), fsyncs it, renames it
+  into place and points CURRENT at it, then removes old versions. A writer that fails publishes
+  nothing: readers keep the last complete index, never a half-written one.
+* A reader (`search_vectors`, `scroll_all`, `payload_columns`, `count_points`) loads the CURRENT
+  version once per version per process, from a private copy (the engine allows one process per
+  shard folder), and answers through the engine: HNSW / exact vector search with payload-indexed
+  camera and time filters, and text search as a dot product on the attribute log-probabilities
+  (see `storage.edge_index`). Each query re-reads CURRENT (microseconds) so a new upload shows up
+  on the next query; a version that fails to load is never served (the previous one is). Readers
+  never touch live/, so a running dashboard never blocks the pipeline and the reverse.
+* Upload of 10k tracklets: 9.4 s through local mode (85 s with qdrant's default fsync). Figures for
+  the engine at 10k-1M points: `benchmarks/search_scale.py`.
 
-Costs of this choice: a snapshot is a full copy of live/ (about 10 MB per 1k points) and two
-versions are kept; each reader process holds the vectors in memory (4 KB per point for
-512 + 512 float32).
+Costs of this choice: each reader process holds a private copy of the version on disk (deleted
+when the next version is loaded) and two versions are kept.
 """
 
 from __future__ import annotations
@@ -85,6 +83,7 @@ from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from smarttrace.errors import ArtifactError, SmartTraceError
+from storage.edge_index import ATTRIBUTE_VECTOR, EdgeIndexError, EdgeReader, make_filter, write_version
 from storage.schemas import ATTRIBUTE_VOCABULARY
 from tasks.attribute_scoring import ATTRIBUTE_FILTERS
 
@@ -100,6 +99,9 @@ POINT_NAMESPACE = uuid.UUID("6f1c2b0e-8d4a-5c3e-9b7f-2a4d6e8f1c3b")
 
 UPSERT_BATCH = 256  # points per upsert request: small requests for the server, bounded memory here
 SCROLL_PAGE = 1024
+# Text search re-scores exactly this many of the engine's best points by the attribute query (at least;
+# 20 per requested person otherwise): recall@20 against scoring every point, benchmarks/search_scale.py.
+TEXT_CANDIDATES = 500
 SNAPSHOTS_KEPT = 2  # published versions kept besides those being loaded by a reader
 _LOCK_ERROR_TEXT = "already accessed by another instance"
 _CURRENT_FILE = "CURRENT"
@@ -122,6 +124,7 @@ PAYLOAD_INDEXES: dict[str, qm.PayloadSchemaType] = {
     "age_group": qm.PayloadSchemaType.KEYWORD,
     **{f"p_{name}": qm.PayloadSchemaType.FLOAT for name in ATTRIBUTE_FILTERS},
 }
+_ENGINE_FIELDS = {field: schema.value for field, schema in PAYLOAD_INDEXES.items()}  # the same fields, for the engine
 ATTRIBUTE_PAYLOAD = "attribute_probs"  # payload key of the full probability list (ATTRIBUTE_VOCABULARY order)
 # PETA's age groups, in order, and how the payload names the most probable one.
 AGE_GROUPS = (("personalLess15", "under 15"), ("personalLess30", "16-30"), ("personalLess45", "31-45"),
@@ -302,16 +305,14 @@ def open_client(config: IndexConfig, read_only: bool = False) -> Iterator[Qdrant
             raise
         return
     if read_only:
-        _version, client = _open_current_snapshot(config)
-        try:
-            yield client
-        finally:
-            client.close()
-        return
+        raise ValueError(
+            "embedded published versions are qdrant-edge shards: read them with search_vectors / scroll_all / "
+            "payload_columns / count_points, not a qdrant client"
+        )
     client = _open_local(config.live_path, config.lock_timeout_s, must_exist=False)
     try:
         yield client
-        _publish(config)  # still holding the lock: the copy is consistent
+        _publish(config, client)  # still holding the lock: the copy is consistent
     except (OSError, sqlite3.OperationalError) as exc:
         if not _disk_full(exc):
             raise
@@ -395,8 +396,8 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _publish(config: IndexConfig) -> str | None:
-    """Copy live/ into a new published version and point CURRENT at it. Caller holds live/'s lock.
+def _publish(config: IndexConfig, client: QdrantClient) -> str | None:
+    """Write live/'s points as a new engine version and point CURRENT at it. Caller holds live/'s lock.
 
     Temp folder + rename: a reader sees a version whole or not at all, and CURRENT only ever names
     complete versions. Returns the current version (unchanged when live/ did not change).
@@ -416,7 +417,8 @@ def _publish(config: IndexConfig) -> str | None:
     version = f"v{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
     tmp = published / f".tmp-{version}"
     try:
-        shutil.copytree(live, tmp, ignore=shutil.ignore_patterns(".lock", "*.tmp", "*-journal", "*-wal", "*-shm"))
+        ids, vectors, payloads = _version_payloads(client, config)
+        write_version(tmp, {n: m.shape[1] for n, m in vectors.items()}, ids, vectors, payloads, _ENGINE_FIELDS)
         (tmp / _SOURCE_STAMP_FILE).write_text(json.dumps(stamp))
         _fsync_tree(tmp)
         os.rename(tmp, published / version)
@@ -442,42 +444,6 @@ def _remove_old_versions(published: Path, keep: str) -> None:
         if folder.name == keep or _folder_locked(folder):
             continue
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _open_current_snapshot(config: IndexConfig) -> tuple[str, QdrantClient]:
-    """Open the CURRENT published version; publish live/ first if it was never published."""
-    published = config.published_path
-    deadline = time.monotonic() + config.lock_timeout_s
-    while True:
-        version = _read_current(published)
-        if version is None:
-            if not (config.live_path / "meta.json").is_file():
-                raise IndexUnavailableError(
-                    f"no SmartTrace index at {config.path}: nothing was uploaded there yet (run the pipeline's "
-                    "index stage, or check storage.run_dir / index.path)"
-                )
-            with open_client(config):  # publishes live/ on exit
-                pass
-            continue
-        try:
-            return version, _open_local(published / version, config.lock_timeout_s, must_exist=True, deadline=deadline)
-        except FileNotFoundError:
-            if _read_current(published) == version:
-                # CURRENT names a version that is gone (deleted by hand): publish live/ again.
-                if not (config.live_path / "meta.json").is_file():
-                    raise IndexUnavailableError(
-                        f"the published index {published / version} is missing and there is no {config.live_path} "
-                        "to publish it from: upload the tracklets again"
-                    ) from None
-                with open_client(config):
-                    pass
-                continue
-            # Removed between reading CURRENT and opening it (two publishes in between): read CURRENT again.
-            if time.monotonic() > deadline:
-                raise IndexUnavailableError(
-                    f"the published index under {published} keeps changing or vanishing; is something deleting it?"
-                ) from None
-            time.sleep(0.01)
 
 
 # --------------------------------------------------------------------------------------------
@@ -851,89 +817,104 @@ def _query_filter(camera_ids: Sequence[str] | None, low: float | None, high: flo
     return qm.Filter(must=must) if must else None
 
 
-@dataclass(frozen=True)
-class _Snapshot:
-    """One published version, in memory: what an embedded reader answers queries from."""
-
-    version: str
-    ids: list[str]
-    payloads: list[dict[str, Any]]
-    vectors: dict[str, np.ndarray]  # name -> (n, dim) float32, unit rows (zeros where absent)
-    has_vector: dict[str, np.ndarray]  # name -> (n,) bool
-    camera: np.ndarray  # (n,) str
-    start_epoch: np.ndarray  # (n,) float64, NaN when absent
-    end_epoch: np.ndarray
-    # (n, len(ATTRIBUTE_VOCABULARY)) float32, NaN rows for points without attributes. Held here as one
-    # matrix instead of in the payloads: text search reads it for every point on every query.
-    attribute_probs: np.ndarray
-    has_attributes: np.ndarray  # (n,) bool
-
-    def mask(self, camera_ids: Sequence[str] | None, low: float | None, high: float | None) -> np.ndarray:
-        """Same semantics as `_query_filter` (a missing field fails its condition, as in qdrant)."""
-        keep = np.ones(len(self.ids), dtype=bool)
-        if camera_ids is not None:
-            keep &= np.isin(self.camera, np.asarray(list(camera_ids), dtype=str))
-        if high is not None:
-            keep &= self.start_epoch <= high
-        if low is not None:
-            keep &= self.end_epoch >= low
-        return keep
-
-
-def _load_snapshot(config: IndexConfig) -> _Snapshot:
-    version, client = _open_current_snapshot(config)
-    try:
-        if not client.collection_exists(config.collection):
-            raise IndexUnavailableError(
-                f"the index at {config.path} has no collection '{config.collection}' (check index.collection)"
-            )
-        vector_params = client.get_collection(config.collection).config.params.vectors
-        dims = {n: p.size for n, p in vector_params.items()} if isinstance(vector_params, dict) else {}
-        ids: list[str] = []
-        payloads: list[dict[str, Any]] = []
-        blocks: dict[str, list[np.ndarray]] = {name: [] for name in dims}
-        present: dict[str, list[bool]] = {name: [] for name in dims}
-        offset: Any = None
-        while True:
-            records, offset = client.scroll(
-                config.collection, limit=SCROLL_PAGE, offset=offset, with_payload=True, with_vectors=True
-            )
+def _version_payloads(client: QdrantClient, config: IndexConfig) -> tuple[list[str], dict[str, np.ndarray], list[dict]]:
+    """Every point of the live collection: ids, (n, dim) vectors (NaN rows where absent), payloads."""
+    dims = config.vector_dims()
+    if client.collection_exists(config.collection):
+        params = client.get_collection(config.collection).config.params.vectors
+        if isinstance(params, dict):
+            dims = {name: p.size for name, p in params.items()}
+    ids: list[str] = []
+    payloads: list[dict[str, Any]] = []
+    rows: dict[str, list[np.ndarray]] = {name: [] for name in dims}
+    offset: Any = None
+    while client.collection_exists(config.collection):
+        records, offset = client.scroll(
+            config.collection, limit=SCROLL_PAGE, offset=offset, with_payload=True, with_vectors=True
+        )
+        for record in records:
+            named = record.vector if isinstance(record.vector, dict) else {}
             for name, dim in dims.items():
-                block = np.zeros((len(records), dim), dtype=np.float32)
-                for i, record in enumerate(records):
-                    vec = record.vector.get(name) if isinstance(record.vector, dict) else None
-                    if vec is not None:
-                        block[i] = vec
-                    present[name].append(vec is not None)
-                blocks[name].append(block)
-            ids.extend(str(r.id) for r in records)
-            payloads.extend(r.payload or {} for r in records)
-            if offset is None:
-                break
-    finally:
-        client.close()
-    vectors = {}
-    for name, dim in dims.items():
-        matrix = np.concatenate(blocks[name]) if blocks[name] else np.zeros((0, dim), np.float32)
-        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-        vectors[name] = np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 1e-12)
+                vec = named.get(name)
+                rows[name].append(np.asarray(vec, np.float32) if vec is not None else np.full(dim, np.nan, np.float32))
+            ids.append(str(record.id))
+            payloads.append(record.payload or {})
+        if offset is None:
+            break
+    vectors = {
+        name: np.stack(block) if block else np.zeros((0, dims[name]), np.float32) for name, block in rows.items()
+    }
+    return ids, vectors, payloads
 
-    def column(key: str) -> np.ndarray:
-        return np.array([np.nan if p.get(key) is None else p[key] for p in payloads], dtype=np.float64)
 
-    attribute_probs, has_attributes = _attribute_matrix(payloads, pop=True)
-    return _Snapshot(
-        version=version,
-        ids=ids,
-        payloads=payloads,
-        vectors=vectors,
-        has_vector={name: np.array(flags, dtype=bool) for name, flags in present.items()},
-        camera=np.array([str(p.get("camera_id", "")) for p in payloads], dtype=str),
-        start_epoch=column("start_epoch"),
-        end_epoch=column("end_epoch"),
-        attribute_probs=attribute_probs,
-        has_attributes=has_attributes,
-    )
+_readers: dict[tuple[Path, str], EdgeReader] = {}
+_readers_lock = threading.Lock()
+
+
+def current_version(config: IndexConfig) -> str | None:
+    """The published version readers answer from (embedded mode); None before the first publish."""
+    return _read_current(config.published_path)
+
+
+def _load_reader(config: IndexConfig) -> EdgeReader:
+    """Load the CURRENT version into the engine; publish live/ first if it was never published."""
+    published = config.published_path
+    deadline = time.monotonic() + config.lock_timeout_s
+    while True:
+        version = _read_current(published)
+        if version is None or not (published / version).is_dir():
+            if not (config.live_path / "meta.json").is_file():
+                if version is None:
+                    raise IndexUnavailableError(
+                        f"no SmartTrace index at {config.path}: nothing was uploaded there yet (run the pipeline's "
+                        "index stage, or check storage.run_dir / index.path)"
+                    )
+                raise IndexUnavailableError(
+                    f"the published index {published / version} is missing and there is no {config.live_path} "
+                    "to publish it from: upload the tracklets again"
+                )
+            if version is not None and _read_current(published) != version:
+                continue  # replaced between the two reads
+            with open_client(config):  # publishes live/ on exit (again, if the version was deleted by hand)
+                pass
+            continue
+        try:
+            return EdgeReader(published / version, version)
+        except (FileNotFoundError, shutil.Error, EdgeIndexError) as exc:
+            if _read_current(published) != version:
+                continue  # removed after a newer publish while we copied it: take the newer one
+            if time.monotonic() > deadline:
+                raise IndexUnavailableError(
+                    f"cannot load the published index version {published / version}: {exc}"
+                ) from exc
+            time.sleep(0.05)
+
+
+def _reader(config: IndexConfig) -> EdgeReader:
+    """The engine on the CURRENT version, loaded once per version per process.
+
+    Each call re-reads CURRENT (microseconds), so a new upload is served by the next query. A new
+    version that fails to load (a torn copy) is never served: readers keep the previous one.
+    """
+    key = (config.path.resolve(), config.collection)
+    cached = _readers.get(key)
+    if cached is not None and _read_current(config.published_path) == cached.version:
+        return cached
+    with _readers_lock:  # one loader per process; others wait for it instead of loading too
+        cached = _readers.get(key)
+        if cached is not None and _read_current(config.published_path) == cached.version:
+            return cached
+        try:
+            reader = _load_reader(config)
+        except IndexUnavailableError:
+            if cached is None:
+                raise
+            logger.warning("index %s: the new version cannot be loaded, serving %s", config.path, cached.version)
+            return cached
+        _readers[key] = reader
+    if cached is not None:
+        cached.close()  # waits for a query running on it in another thread
+    return reader
 
 
 def _attribute_matrix(payloads: Sequence[dict[str, Any]], pop: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -949,35 +930,12 @@ def _attribute_matrix(payloads: Sequence[dict[str, Any]], pop: bool = False) -> 
     return matrix, present
 
 
-_snapshots: dict[tuple[Path, str], _Snapshot] = {}
-_snapshots_lock = threading.Lock()
-
-
-def _snapshot(config: IndexConfig) -> _Snapshot:
-    """The CURRENT version in memory, loaded once per version per process."""
-    key = (config.path.resolve(), config.collection)
-    cached = _snapshots.get(key)
-    if cached is not None and _read_current(config.published_path) == cached.version:
-        return cached
-    with _snapshots_lock:  # one loader per process; others wait for it instead of loading too
-        cached = _snapshots.get(key)
-        if cached is not None and _read_current(config.published_path) == cached.version:
-            return cached
-        try:
-            snapshot = _load_snapshot(config)
-        except IndexLockedError:
-            if cached is None:
-                raise
-            logger.warning("index %s: new version locked by another process, serving %s", config.path, cached.version)
-            return cached
-        _snapshots[key] = snapshot
-        return snapshot
-
-
 def clear_reader_cache() -> None:
-    """Forget every loaded snapshot (tests; a dashboard's 'reload' button)."""
-    with _snapshots_lock:
-        _snapshots.clear()
+    """Close every loaded version (tests; a dashboard's 'reload' button)."""
+    with _readers_lock:
+        for reader in _readers.values():
+            reader.close()
+        _readers.clear()
 
 
 def _check_query_vector(config: IndexConfig, vector_name: str, vector: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -1029,27 +987,15 @@ def search_vectors(
                 with_payload=True,
             )
         return [SearchHit(str(p.id), float(p.score), p.payload or {}) for p in response.points]
-    snapshot = _snapshot(config)
-    matrix = snapshot.vectors.get(vector_name)
-    if matrix is None:
-        raise IndexSchemaError(f"collection '{config.collection}' at {config.path} has no '{vector_name}' vector")
-    if matrix.shape[1] != query.size:
+    reader = _reader(config)
+    where = make_filter(camera_ids, low, high)
+    try:
+        hits = reader.search(vector_name, query, limit, where)
+    except Exception as exc:  # the engine names an unknown vector or a size mismatch in its message
         raise IndexSchemaError(
-            f"collection '{config.collection}' stores '{vector_name}' vectors of size {matrix.shape[1]}, "
-            f"the query has {query.size}"
-        )
-    candidates = np.flatnonzero(snapshot.mask(camera_ids, low, high) & snapshot.has_vector[vector_name])
-    if candidates.size == 0:
-        return []
-    norm = float(np.linalg.norm(query))
-    unit = query / norm if norm > 1e-12 else query
-    scores = matrix[candidates] @ unit if candidates.size < len(snapshot.ids) else matrix @ unit
-    k = min(limit, candidates.size)
-    top = np.argpartition(-scores, k - 1)[:k]
-    top = top[np.argsort(-scores[top], kind="stable")]
-    return [
-        SearchHit(snapshot.ids[candidates[i]], float(scores[i]), dict(snapshot.payloads[candidates[i]])) for i in top
-    ]
+            f"cannot search '{vector_name}' in the index version {reader.folder}: {exc}"
+        ) from exc
+    return [SearchHit(pid, score, payload) for pid, score, payload in hits]
 
 
 def _require_collection(client: QdrantClient, config: IndexConfig) -> None:
@@ -1085,18 +1031,14 @@ def scroll_all(
                 out.extend((str(r.id), r.payload or {}) for r in records)
                 if offset is None:
                     return out
-    snapshot = _snapshot(config)
-    rows = np.flatnonzero(snapshot.mask(camera_ids, low, high))
-    return [(snapshot.ids[i], dict(snapshot.payloads[i])) for i in rows]
+    return _reader(config).scroll(make_filter(camera_ids, low, high))
 
 
 @dataclass(frozen=True)
 class PayloadColumns:
-    """The points in some cameras / a time range, for scoring every one of them (text search).
+    """The points a text query scores: some cameras / a time range, or the engine's best candidates.
 
-    `payloads` are the reader cache's own dicts, shared, not copied (copying 10k payloads per query
-    was most of a text query's time): read them, never change them. They lack the attribute list,
-    which is `attribute_probs` here, one row per point.
+    The payloads lack the attribute list, which is `attribute_probs` here, one row per point.
     """
 
     ids: list[str]
@@ -1105,29 +1047,57 @@ class PayloadColumns:
     has_attributes: np.ndarray  # (n,) bool
 
 
+def _filter_bounds(attribute_filters: Mapping[str, bool] | None) -> tuple[dict[str, float], dict[str, float]]:
+    """Dashboard filters as payload ranges on `p_<name>` (the most probable of the filter's attributes):
+    wanted -> p >= threshold, unwanted -> p <= 1 - threshold; the same test as attribute_scoring.filter_mask."""
+    from tasks.attribute_scoring import FILTER_MIN_PROBABILITY
+
+    at_least: dict[str, float] = {}
+    at_most: dict[str, float] = {}
+    for name, wanted in (attribute_filters or {}).items():
+        if name not in ATTRIBUTE_FILTERS:
+            raise KeyError(f"unknown attribute filter '{name}' (choose from {', '.join(ATTRIBUTE_FILTERS)})")
+        if wanted:
+            at_least[f"p_{name}"] = FILTER_MIN_PROBABILITY
+        else:
+            at_most[f"p_{name}"] = 1.0 - FILTER_MIN_PROBABILITY
+    return at_least, at_most
+
+
 def payload_columns(
     config: IndexConfig,
     camera_ids: Sequence[str] | None = None,
     time_range: tuple[TimeBound, TimeBound] | None = None,
+    attribute_query: np.ndarray | None = None,
+    candidates: int | None = None,
+    attribute_filters: Mapping[str, bool] | None = None,
 ) -> PayloadColumns:
-    """Ids, payloads and the attribute probability matrix of the points in the filters."""
+    """Ids, payloads and the attribute probability matrix of the points in the filters.
+
+    Embedded mode with `attribute_query` (`storage.edge_index.attribute_query_vector`): only the
+    engine's `candidates` best points by that query, plus every point indexed without attributes
+    (the colour rules score those). `attribute_filters` are applied by the engine there; elsewhere
+    the caller applies them (`search.text.filter_mask`).
+    """
     low, high = _time_bounds(time_range)
     if camera_ids is not None and not list(camera_ids):
         return PayloadColumns([], [], np.zeros((0, len(ATTRIBUTE_VOCABULARY)), np.float32), np.zeros(0, bool))
     if config.url:
         rows = scroll_all(config, camera_ids, time_range)
-        payloads = [payload for _pid, payload in rows]
-        matrix, present = _attribute_matrix(payloads, pop=True)
-        return PayloadColumns([pid for pid, _payload in rows], payloads, matrix, present)
-    snapshot = _snapshot(config)
-    mask = snapshot.mask(camera_ids, low, high)
-    if mask.all():
-        return PayloadColumns(snapshot.ids, snapshot.payloads, snapshot.attribute_probs, snapshot.has_attributes)
-    rows = np.flatnonzero(mask)
-    return PayloadColumns(
-        [snapshot.ids[i] for i in rows], [snapshot.payloads[i] for i in rows], snapshot.attribute_probs[rows],
-        snapshot.has_attributes[rows],
-    )
+    else:
+        reader = _reader(config)
+        at_least, at_most = _filter_bounds(attribute_filters)
+        if attribute_query is not None:
+            where = make_filter(camera_ids, low, high, at_least=at_least, at_most=at_most)
+            hits = reader.search(ATTRIBUTE_VECTOR, attribute_query, candidates or TEXT_CANDIDATES, where)
+            rows = [(pid, payload) for pid, _score, payload in hits]
+            if not attribute_filters:  # a filter needs attributes: points without them fail it anyway
+                rows += reader.scroll(make_filter(camera_ids, low, high, without_vector=ATTRIBUTE_VECTOR))
+        else:
+            rows = reader.scroll(make_filter(camera_ids, low, high, at_least=at_least, at_most=at_most))
+    payloads = [payload for _pid, payload in rows]
+    matrix, present = _attribute_matrix(payloads, pop=True)
+    return PayloadColumns([pid for pid, _payload in rows], payloads, matrix, present)
 
 
 def count_points(config: IndexConfig) -> int:
@@ -1136,4 +1106,4 @@ def count_points(config: IndexConfig) -> int:
         with open_client(config, read_only=True) as client:
             _require_collection(client, config)
             return client.count(config.collection, exact=True).count
-    return len(_snapshot(config).ids)
+    return _reader(config).count()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -48,6 +50,17 @@ HOLD = (
     "print('ready', flush=True)\n"
     "time.sleep(float(sys.argv[2]))\n"
     "client.close()\n"
+)
+
+
+# Loads the CURRENT published version in the engine and serves from it for a while: a second reader
+# process (another dashboard, the API) on the same version.
+HOLD_READER = (
+    "import sys, time\n"
+    "from storage.index import IndexConfig, count_points\n"
+    "config = IndexConfig.for_run_dir(sys.argv[1], reid_dim=16)\n"
+    "print('ready' if count_points(config) > 0 else 'empty', flush=True)\n"
+    "time.sleep(float(sys.argv[2]))\n"
 )
 
 
@@ -124,6 +137,15 @@ def _hold(folder: Path, seconds: float) -> subprocess.Popen:
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert line.strip() == "ready", f"holder process failed to open {folder}"
+    return proc
+
+
+def _hold_reader(run_dir: Path, seconds: float) -> subprocess.Popen:
+    """Start a process reading the CURRENT version through the engine; returns once it serves."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLD_READER, str(run_dir), str(seconds)], stdout=subprocess.PIPE,
+                            text=True, cwd=Path(__file__).resolve().parents[1])
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready", "reader process failed to load the index"
     return proc
 
 
@@ -218,8 +240,8 @@ def test_search_respects_camera_filter_and_time_range(tmp_path):
     assert {p["camera_id"] for _, p in scroll_all(config, camera_ids=["cam-b"])} == {"cam-b"}
 
 
-def test_in_memory_search_ranks_like_a_qdrant_filter(tmp_path):
-    """Embedded queries are answered from numpy: same hits and scores as qdrant's own filtered query."""
+def test_engine_search_ranks_like_qdrant_client_on_the_live_folder(tmp_path):
+    """The engine's published version answers like qdrant-client's own filtered query on live/."""
     config = _config(tmp_path)
     upload_tracklets(config, _tracklets("cam-a", n=30, seed=3))
     upload_tracklets(config, _tracklets("cam-b", n=30, seed=4, start=T0 + timedelta(minutes=10)))
@@ -229,7 +251,7 @@ def test_in_memory_search_ranks_like_a_qdrant_filter(tmp_path):
     for cameras, time_range in cases:
         ours = search_vectors(config, "reid", query, limit=7, camera_ids=cameras, time_range=time_range)
         low, high = (None, None) if time_range is None else (time_range[0].timestamp(), time_range[1].timestamp())
-        with open_client(config, read_only=True) as client:
+        with open_client(config) as client:  # live/, unchanged: nothing is published again
             theirs = client.query_points(
                 config.collection, query=query.tolist(), using="reid", limit=7,
                 query_filter=_query_filter(cameras, low, high),
@@ -312,7 +334,7 @@ def test_readers_see_each_new_upload_and_only_complete_ones(tmp_path):
     with pytest.raises(IndexSchemaError):  # a failed upload publishes nothing
         upload_tracklets(config.model_copy(update={"reid_dim": 99}), _tracklets(n=1, reid_dim=99))
     assert count_points(config) == 7
-    versions = [p for p in config.published_path.iterdir() if p.is_dir()]
+    versions = [p for p in config.published_path.iterdir() if p.is_dir() and p.name != ".readers"]
     assert len(versions) <= 2 and not any(p.name.startswith(".tmp") for p in versions)
 
 
@@ -361,41 +383,60 @@ def test_missing_index_is_a_clear_error(tmp_path):
     assert not config.live_path.exists()  # reading must not create an empty index
 
 
-def test_search_waits_for_another_process_to_release_the_folder(tmp_path):
+def test_two_processes_read_the_same_version_at_once(tmp_path):
+    """The engine allows one process per shard folder: readers load private copies (hard links), so a
+    second reader (another dashboard, the API) neither waits for nor breaks the first, and no reader
+    changes a byte of the published version."""
     config = _config(tmp_path)
     table = _tracklets(n=4)
     upload_tracklets(config, table)
-    holder = _hold(_current_snapshot(config), 2.0)  # e.g. another dashboard process loading it
+    version = _current_snapshot(config)
+
+    def digest() -> dict[str, str]:
+        return {str(f.relative_to(version)): hashlib.sha256(f.read_bytes()).hexdigest()
+                for f in version.rglob("*") if f.is_file()}
+
+    before = digest()
+    holder = _hold_reader(tmp_path, 5.0)
     try:
         started = time.monotonic()
         hits = search_vectors(config, "reid", _reid(table, 1), limit=1)
-        waited = time.monotonic() - started
+        assert time.monotonic() - started < 3.0
     finally:
         holder.wait(timeout=30)
     assert hits[0].point_id == point_id("cam-a", 1)
-    assert waited > 0.8  # it really waited for the other process, then succeeded
+    assert holder.returncode == 0
+    clear_reader_cache()  # closes ours: its private copy goes
+    assert count_points(config) == 4  # a new load also removes the copy the exited process left
+    assert digest() == before
+    copies = list((config.published_path / ".readers").iterdir())
+    assert len(copies) == 1 and copies[0].name.startswith(f"{os.getpid()}-")
 
 
-def test_search_times_out_while_another_process_holds_the_folder(tmp_path):
+def test_a_torn_version_is_never_served(tmp_path, caplog):
     config = _config(tmp_path, lock_timeout_s=0.3)
-    upload_tracklets(config, _tracklets(n=2))
-    snapshot = _current_snapshot(config)
-    holder = _hold(snapshot, 3.0)
-    try:
-        started = time.monotonic()
-        with pytest.raises(IndexLockedError, match=f"{snapshot} is held by another process .* more than 0.3 s"):
-            search_vectors(config, "reid", np.ones(REID_DIM))
-        assert time.monotonic() - started < 2.0
-    finally:
-        holder.kill()
-        holder.wait(timeout=30)
+    table = _tracklets(n=3)
+    upload_tracklets(config, table)
+    assert count_points(config) == 3  # this process serves the complete version
+    good = _current_snapshot(config)
+    torn = config.published_path / "v99999999999999999999-torn"
+    shutil.copytree(good, torn)
+    for segment_file in [f for f in torn.rglob("*") if f.is_file() and f.stat().st_size > 0][:50]:
+        segment_file.write_bytes(b"\0" * 7)  # a partial copy: every file cut short
+    (config.published_path / "CURRENT").write_text(torn.name + "\n")
+    with caplog.at_level("WARNING", logger="storage.index"):
+        assert search_vectors(config, "reid", _reid(table, 2), limit=1)[0].point_id == point_id("cam-a", 2)
+    assert "cannot be loaded" in caplog.text
+    clear_reader_cache()  # a fresh process has no previous version to fall back on: a clear error
+    with pytest.raises(IndexUnavailableError, match="cannot load the published index version .*torn"):
+        count_points(config)
 
 
 def test_upload_waits_for_the_live_folder_and_is_never_blocked_by_readers(tmp_path):
     config = _config(tmp_path, lock_timeout_s=20)
     upload_tracklets(config, _tracklets("cam-a", n=2))
-    # A reader process holding the published snapshot (as a long-lived dashboard might) does not block writers.
-    reader = _hold(_current_snapshot(config), 20.0)
+    # A reader process serving the published version (as a long-lived dashboard does) does not block writers.
+    reader = _hold_reader(tmp_path, 20.0)
     try:
         started = time.monotonic()
         upload_tracklets(config.model_copy(update={"lock_timeout_s": 1.0}), _tracklets("cam-b", n=2))
@@ -481,3 +522,40 @@ def test_attribute_probabilities_of_another_vocabulary_are_refused(tmp_path):
         upload_tracklets(config, _tracklets(n=2, attribute_probs=[_probs(), [0.5, 0.5, 0.5]]))
     with pytest.raises(IndexSchemaError, match="outside"):
         upload_tracklets(config, _tracklets(n=1, attribute_probs=[_probs(personalMale=1.5)]))
+
+
+def test_engine_text_candidates_hold_the_exact_top_results(tmp_path):
+    """Text search scores only the engine's best candidates by the attribute query: for constraints of one
+    attribute each, the engine's dot product orders points exactly like the geometric-mean scorer, so the
+    top 10 of 40 candidates are the top 10 of scoring all 300 points (and points without attributes come too)."""
+    from storage.edge_index import attribute_query_vector
+    from tasks.attribute_scoring import score_constraints
+    from tasks.text_query import Constraint
+
+    rng = np.random.default_rng(5)
+    probs = rng.uniform(0.0, 1.0, (300, len(ATTRIBUTE_VOCABULARY)))
+    probs[rng.uniform(size=probs.shape) < 0.05] = np.nan  # unknown values are neutral for both
+    rows: list[list[float] | None] = [[None if np.isnan(v) else float(v) for v in row] for row in probs]
+    rows[7] = None  # indexed without the attribute model
+    config = _config(tmp_path)
+    upload_tracklets(config, _tracklets(n=300, attribute_probs=rows))
+    constraints = [Constraint("woman", ("personalFemale",)), Constraint("backpack", ("carryingBackpack",)),
+                   Constraint("hat", ("accessoryHat",), negated=True)]
+    query = attribute_query_vector(constraints)
+    assert query is not None
+    some = payload_columns(config, attribute_query=query, candidates=40)
+    everything = payload_columns(config)
+    assert len(everything.ids) == 300 and len(some.ids) == 41  # 40 candidates + the point without attributes
+    assert point_id("cam-a", 7) in some.ids and not some.has_attributes[some.ids.index(point_id("cam-a", 7))]
+
+    def top10(columns) -> list[str]:
+        has = np.flatnonzero(columns.has_attributes)
+        scores = score_constraints(constraints, columns.attribute_probs[has]).scores
+        return [columns.ids[has[i]] for i in np.argsort(-scores, kind="stable")[:10]]
+
+    assert top10(some) == top10(everything)
+    # Filters run in the engine: only points whose woman probability reaches 0.5.
+    women = payload_columns(config, attribute_query=query, candidates=300, attribute_filters={"female": True})
+    female = ATTRIBUTE_VOCABULARY.index("personalFemale")
+    expected = {point_id("cam-a", i) for i in range(300) if rows[i] is not None and probs[i, female] >= 0.5}
+    assert set(women.ids) == expected

@@ -1,0 +1,325 @@
+"""Published index versions on Qdrant's embedded Rust engine (qdrant-edge): what readers query.
+
+Why this engine, and why the design below (qdrant-edge-py 0.9.0 on a 2-core Linux box; the issue's
+own throwaway measurement, then `benchmarks/search_scale.py`): a top-20 query over 100k 512-d points
+takes ~10 ms exact, 1-4 ms with HNSW, a camera + time filtered one ~2 ms; reopening a shard 0.5 s.
+The numpy reader it replaces loaded every point into Python (34 s for a new version at 50k) and
+scored text queries over every payload.
+
+* A version is an EdgeShard folder, written once by the publisher (`write_version`) and never
+  changed after: named vectors (`reid`, `clip`: cosine; `attr_logp`: dot, see below), the point
+  payloads, payload indexes on the filter fields, and HNSW when the version is big enough.
+* Only ONE process may load a shard folder (the engine locks its WAL; a second `load` fails, and
+  disabling the WAL to dodge that crashes writers). So a reader loads a private copy of the version
+  (`EdgeReader`: hard links to the segment files plus a real copy of the small WAL, under
+  `published/.readers/`); the published folder stays untouched and any number of processes
+  (dashboard, API, CLI) read the same version.
+* Text search by attributes is a vector search too: `attr_logp` holds, per point, log p and
+  log (1 - p) of every attribute (floored like `tasks.attribute_scoring`), so a description's
+  weighted sum of log-probabilities (the log of the geometric mean the scorer ranks by) is ONE dot
+  product the engine ranks for us. Constraints with alternatives ("jacket or coat") are spread over
+  their alternatives, so the engine's order is an approximation; callers re-score the engine's
+  top candidates exactly (`search.text`), and the benchmark reports recall against exact scoring.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from qdrant_edge import (
+    CountRequest,
+    Distance,
+    EdgeConfig,
+    EdgeShard,
+    EdgeVectorParams,
+    FieldCondition,
+    Filter,
+    HasVectorCondition,
+    HnswIndexConfig,
+    MatchAny,
+    PayloadSchemaType,
+    Point,
+    Query,
+    QueryRequest,
+    RangeFloat,
+    ScrollRequest,
+    SearchParams,
+    UpdateOperation,
+)
+
+from storage.schemas import ATTRIBUTE_VOCABULARY
+
+ATTRIBUTE_VECTOR = "attr_logp"  # named vector: [log p_i ..., log (1 - p_i) ...] over ATTRIBUTE_VOCABULARY
+ATTRIBUTE_PAYLOAD = "attribute_probs"  # the payload list it is made from (same key as storage.index)
+# Same floor as tasks.attribute_scoring.PROBABILITY_FLOOR: one confident miss costs log(0.01), not -inf.
+PROBABILITY_FLOOR = 0.01
+UPSERT_BATCH = 512  # points per engine update: bounded memory when a version of 1M points is written
+SCROLL_PAGE = 2048
+# Build HNSW graphs only from this many points: below it an exact scan is as fast (Qdrant's own
+# full_scan_threshold default is 10,000 KB, ~5k points of 512-d) and a version is written in
+# milliseconds instead of seconds (the pipeline publishes after every upload).
+HNSW_MIN_POINTS = 20_000
+# Engine HNSW parameters: Qdrant's defaults (m 16, ef_construct 100); the search-time ef below gave
+# recall@20 >= 0.95 against exact search on real-vector points (benchmarks/search_scale.py).
+HNSW_M = 16
+HNSW_EF_CONSTRUCT = 100
+HNSW_EF_SEARCH = 128
+# Below this much vector data (KB) in a segment, or a filter this selective, the engine scans exactly:
+# Qdrant's default.
+FULL_SCAN_THRESHOLD_KB = 10_000
+
+_FIELD_TYPES = {
+    "keyword": PayloadSchemaType.Keyword,
+    "integer": PayloadSchemaType.Integer,
+    "float": PayloadSchemaType.Float,
+    "bool": PayloadSchemaType.Bool,
+}
+
+
+class EdgeIndexError(RuntimeError):
+    """The engine failed on a version folder (a torn copy, a disk error): the message names it."""
+
+
+def attribute_dim() -> int:
+    """Size of the `attr_logp` vector."""
+    return 2 * len(ATTRIBUTE_VOCABULARY)
+
+
+def attribute_log_vector(probs: Sequence[float | None] | None) -> list[float] | None:
+    """[log p ..., log (1 - p) ...] of one point's attribute probabilities; 0 (neutral) where unknown.
+
+    None when the point has no attribute probabilities (indexed without the attribute model).
+    """
+    if probs is None or len(probs) != len(ATTRIBUTE_VOCABULARY):
+        return None
+    values = np.array([np.nan if v is None else v for v in probs], dtype=np.float64)
+    known = ~np.isnan(values)
+    p = np.where(known, values, 0.5)
+    # The floors of tasks.attribute_scoring.combine exactly: log of the probability after negation,
+    # clipped to [PROBABILITY_FLOOR, 1], so the engine's order is the scorer's for one-attribute constraints.
+    positive = np.where(known, np.log(np.clip(p, PROBABILITY_FLOOR, 1.0)), 0.0)
+    negative = np.where(known, np.log(np.clip(1.0 - p, PROBABILITY_FLOOR, 1.0)), 0.0)
+    return np.concatenate([positive, negative]).tolist()
+
+
+def attribute_query_vector(constraints: Sequence[Any]) -> np.ndarray | None:
+    """The dot-product query of a description's constraints (`tasks.text_query.Constraint`).
+
+    Each constraint puts its weight on log p (or on log (1 - p) when negated) of its attributes,
+    spread evenly over alternatives. None when no constraint names a known attribute.
+    """
+    index = {name: i for i, name in enumerate(ATTRIBUTE_VOCABULARY)}
+    query = np.zeros(attribute_dim(), dtype=np.float32)
+    for constraint in constraints:
+        columns = [index[name] for name in constraint.attributes if name in index]
+        if not columns:
+            continue
+        offset = len(ATTRIBUTE_VOCABULARY) if constraint.negated else 0
+        for column in columns:
+            query[offset + column] += float(constraint.weight) / len(columns)
+    return query if query.any() else None
+
+
+def _edge_config(dims: Mapping[str, int], hnsw: bool) -> EdgeConfig:
+    graph = HnswIndexConfig(
+        m=HNSW_M if hnsw else 0, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=FULL_SCAN_THRESHOLD_KB
+    )
+    vectors = {name: EdgeVectorParams(size=int(size), distance=Distance.Cosine) for name, size in dims.items()}
+    vectors[ATTRIBUTE_VECTOR] = EdgeVectorParams(size=attribute_dim(), distance=Distance.Dot)
+    return EdgeConfig(vectors=vectors, hnsw_config=graph)
+
+
+def _point(point_id: str, vectors: Mapping[str, np.ndarray], row: int, payload: dict[str, Any]) -> Point:
+    named: dict[str, list[float]] = {}
+    for name, matrix in vectors.items():
+        values = matrix[row]
+        if np.isfinite(values).all():  # a NaN row means "this point has no such vector"
+            named[name] = values.tolist()
+    logp = attribute_log_vector(payload.get(ATTRIBUTE_PAYLOAD))
+    if logp is not None:
+        named[ATTRIBUTE_VECTOR] = logp
+    return Point(point_id, named, payload)
+
+
+def write_version(
+    folder: Path,
+    dims: Mapping[str, int],
+    ids: Sequence[str],
+    vectors: Mapping[str, np.ndarray],
+    payloads: Sequence[dict[str, Any]],
+    field_indexes: Mapping[str, str],
+    hnsw: bool = True,
+) -> None:
+    """Write the points as a new engine shard at `folder` (which must not exist yet).
+
+    `vectors[name]` is (n, dims[name]); a NaN row marks a point without that vector. Payloads are
+    stored as given. `field_indexes` maps a payload field to keyword / integer / float / bool.
+    The HNSW graph is built (blocking) when `hnsw` and the version holds >= HNSW_MIN_POINTS points.
+    """
+    if folder.exists():
+        raise FileExistsError(f"index version folder {folder} exists already: versions are written once")
+    if len(ids) != len(payloads) or any(len(m) != len(ids) for m in vectors.values()):
+        raise ValueError("write_version needs one payload and one row of every vector per id")
+    build_graph = hnsw and len(ids) >= HNSW_MIN_POINTS
+    shard = EdgeShard.create(str(folder), _edge_config(dims, build_graph))
+    try:
+        for field, kind in field_indexes.items():
+            shard.update(UpdateOperation.create_field_index(field, _FIELD_TYPES[kind]))
+        for start in range(0, len(ids), UPSERT_BATCH):
+            stop = min(start + UPSERT_BATCH, len(ids))
+            points = [_point(ids[i], vectors, i, payloads[i]) for i in range(start, stop)]
+            shard.update(UpdateOperation.upsert_points(points))
+        if build_graph:
+            shard.optimize()
+        shard.flush()
+    finally:
+        shard.close()
+
+
+def make_filter(
+    camera_ids: Sequence[str] | None = None,
+    low: float | None = None,
+    high: float | None = None,
+    at_least: Mapping[str, float] | None = None,
+    at_most: Mapping[str, float] | None = None,
+    without_vector: str | None = None,
+) -> Filter | None:
+    """The engine filter: cameras, tracklets overlapping [low, high] (epoch s), payload floats at
+    least (`at_least`) or at most (`at_most`) a value, points lacking a named vector. A missing field
+    fails its condition. (No boolean matches: in qdrant-edge-py 0.9.0 `MatchValue(True/False)` matches
+    nothing, measured; "indexed without attributes" is "has no attr_logp vector" instead.)"""
+    must: list[Any] = []
+    if camera_ids is not None:
+        must.append(FieldCondition("camera_id", match=MatchAny([str(c) for c in camera_ids])))
+    if high is not None:
+        must.append(FieldCondition("start_epoch", range=RangeFloat(lte=float(high))))
+    if low is not None:
+        must.append(FieldCondition("end_epoch", range=RangeFloat(gte=float(low))))
+    for field, value in (at_least or {}).items():
+        must.append(FieldCondition(field, range=RangeFloat(gte=float(value))))
+    for field, value in (at_most or {}).items():
+        must.append(FieldCondition(field, range=RangeFloat(lte=float(value))))
+    must_not = [HasVectorCondition(without_vector)] if without_vector else []
+    return Filter(must=must, must_not=must_not) if must or must_not else None
+
+
+READERS_DIR = ".readers"  # beside the versions: private copies must be on the same file system to hard-link
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    """Hard-link a file of an immutable version (free, instant at 1M points); copy across file systems."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_copies(readers: Path) -> None:
+    """Delete private copies left by reader processes that died without closing (SIGKILL, a crash)."""
+    for folder in readers.glob("*-*"):
+        owner = folder.name.split("-", 1)[0]
+        if owner.isdigit() and int(owner) != os.getpid() and not _pid_alive(int(owner)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _copy_private(source: Path, version: str) -> Path:
+    """A private copy of a version for this process to load (the engine allows one process per folder).
+
+    Segment files are hard links: a version is never written after it is published, and a reader only
+    reads (tests/test_index.py checks the published files are unchanged after a reader session). The
+    WAL is copied for real: the engine opens and locks it.
+    """
+    readers = source.parent / READERS_DIR
+    readers.mkdir(exist_ok=True)
+    _remove_stale_copies(readers)
+    target = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-{version}-", dir=readers))
+    try:
+        shutil.copytree(source, target / "shard", copy_function=_link_or_copy, ignore=shutil.ignore_patterns("wal"))
+        if (source / "wal").is_dir():
+            shutil.copytree(source / "wal", target / "shard" / "wal")
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    return target
+
+
+class EdgeReader:
+    """One published version, loaded from a private copy; thread-safe queries; `close()` frees it."""
+
+    def __init__(self, folder: Path, version: str) -> None:
+        self.version = version
+        self.folder = folder
+        self._private = _copy_private(folder, version)
+        try:
+            self._shard = EdgeShard.load(str(self._private / "shard"))
+        except Exception as exc:
+            shutil.rmtree(self._private, ignore_errors=True)
+            raise EdgeIndexError(f"cannot load index version {folder}: {exc}") from exc
+        self._lock = threading.Lock()  # the engine's Python object is used from the API's worker threads
+        self._count = self._shard.count(CountRequest(exact=True))
+
+    def count(self, where: Filter | None = None) -> int:
+        """Points in the version (matching `where`)."""
+        if where is None:
+            return self._count
+        with self._lock:
+            return int(self._shard.count(CountRequest(exact=True, filter=where)))
+
+    def search(
+        self, vector_name: str, query: np.ndarray, limit: int, where: Filter | None = None, exact: bool = False
+    ) -> list[tuple[str, float, dict[str, Any]]]:
+        """(id, score, payload) of the `limit` nearest points by `vector_name`, best first."""
+        request = QueryRequest(
+            limit=int(limit),
+            query=Query.Nearest(np.asarray(query, dtype=np.float32).tolist(), using=vector_name),
+            filter=where,
+            with_payload=True,
+            with_vector=False,
+            params=SearchParams(hnsw_ef=max(HNSW_EF_SEARCH, int(limit)), exact=exact),
+        )
+        with self._lock:
+            points = self._shard.query(request)
+        return [(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
+
+    def scroll(self, where: Filter | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """Every matching point's (id, payload)."""
+        out: list[tuple[str, dict[str, Any]]] = []
+        offset: Any = None
+        while True:
+            request = ScrollRequest(offset=offset, limit=SCROLL_PAGE, filter=where, with_payload=True,
+                                    with_vector=False)
+            with self._lock:
+                records, offset = self._shard.scroll(request)
+            out.extend((str(r.id), dict(r.payload or {})) for r in records)
+            if offset is None or not records:
+                return out
+
+    def close(self) -> None:
+        """Release the engine and delete the private copy."""
+        with self._lock, contextlib.suppress(Exception):
+            self._shard.close()
+        shutil.rmtree(self._private, ignore_errors=True)
+
+
+def folder_size_mb(folder: Path) -> float:
+    """Disk size of a version folder, MB."""
+    total = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+    return total / 1e6

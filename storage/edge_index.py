@@ -155,8 +155,8 @@ def write_version(
     ids: Sequence[str],
     vectors: Mapping[str, np.ndarray],
     payloads: Sequence[dict[str, Any]],
-    field_indexes: Mapping[str, str],
     hnsw: bool = True,
+    field_indexes: Mapping[str, str] | None = None,
 ) -> None:
     """Write the points as a new engine shard at `folder` (which must not exist yet).
 
@@ -171,7 +171,7 @@ def write_version(
     build_graph = hnsw and len(ids) >= HNSW_MIN_POINTS
     shard = EdgeShard.create(str(folder), _edge_config(dims, build_graph))
     try:
-        for field, kind in field_indexes.items():
+        for field, kind in (field_indexes or {}).items():
             shard.update(UpdateOperation.create_field_index(field, _FIELD_TYPES[kind]))
         for start in range(0, len(ids), UPSERT_BATCH):
             stop = min(start + UPSERT_BATCH, len(ids))

@@ -399,8 +399,7 @@ def _fsync_dir(folder: Path) -> None:
 def _publish(config: IndexConfig, client: QdrantClient) -> str | None:
     """Write live/'s points as a new engine version and point CURRENT at it. Caller holds live/'s lock.
 
-    Temp folder + rename: a reader sees a version whole or not at all, and CURRENT only ever names
-    complete versions. Returns the current version (unchanged when live/ did not change).
+    Returns the current version (unchanged when live/ did not change).
     """
     live, published = config.live_path, config.published_path
     if not (live / "meta.json").is_file():
@@ -411,19 +410,46 @@ def _publish(config: IndexConfig, client: QdrantClient) -> str | None:
         with contextlib.suppress(OSError, ValueError):
             if json.loads((published / current / _SOURCE_STAMP_FILE).read_text()) == stamp:
                 return current
+    ids, vectors, payloads = _version_payloads(client, config)
+    version = _write_published(published, ids, vectors, payloads, stamp)
+    logger.info("published index version %s (%d points) from %s", version, len(ids), live)
+    return version
+
+
+def publish_arrays(
+    config: IndexConfig, ids: Sequence[str], vectors: Mapping[str, np.ndarray], payloads: Sequence[dict[str, Any]]
+) -> str:
+    """Publish points given as arrays as a new version, straight to the readers (no live/ folder).
+
+    For bulk loads and `benchmarks/search_scale.py`: 1M points never pass through qdrant-client's
+    local mode. `vectors[name]` is (n, dim) with NaN rows for points without that vector; payloads
+    as `upload_tracklets` writes them. The caller must be the only publisher of `config.path`.
+    """
+    return _write_published(config.published_path, list(ids), dict(vectors), list(payloads), stamp={})
+
+
+def _write_published(
+    published: Path, ids: list[str], vectors: dict[str, np.ndarray], payloads: list[dict[str, Any]],
+    stamp: dict[str, list[int]],
+) -> str:
+    """Write a version into a temp folder, rename it into place, then point CURRENT at it.
+
+    Temp folder + rename: a reader sees a version whole or not at all, and CURRENT only ever names
+    complete versions.
+    """
     published.mkdir(parents=True, exist_ok=True)
     for stale in published.glob(".tmp-*"):  # left by a publisher that died: we hold the only write lock
         shutil.rmtree(stale, ignore_errors=True)
     version = f"v{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
     tmp = published / f".tmp-{version}"
     try:
-        ids, vectors, payloads = _version_payloads(client, config)
-        write_version(tmp, {n: m.shape[1] for n, m in vectors.items()}, ids, vectors, payloads, _ENGINE_FIELDS)
+        write_version(tmp, {n: m.shape[1] for n, m in vectors.items()}, ids, vectors, payloads,
+                      field_indexes=_ENGINE_FIELDS)
         (tmp / _SOURCE_STAMP_FILE).write_text(json.dumps(stamp))
         _fsync_tree(tmp)
         os.rename(tmp, published / version)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # a failed copy (disk full) must not keep holding the space
+        shutil.rmtree(tmp, ignore_errors=True)  # a failed write (disk full) must not keep holding the space
         raise
     pointer_tmp = published / f".{_CURRENT_FILE}.{uuid.uuid4().hex[:8]}.tmp"
     with open(pointer_tmp, "w") as handle:
@@ -433,7 +459,6 @@ def _publish(config: IndexConfig, client: QdrantClient) -> str | None:
     os.replace(pointer_tmp, published / _CURRENT_FILE)
     _fsync_dir(published)
     _remove_old_versions(published, keep=version)
-    logger.info("published index version %s (%d files) from %s", version, len(stamp), live)
     return version
 
 

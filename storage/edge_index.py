@@ -133,20 +133,46 @@ def _edge_config(dims: Mapping[str, int], hnsw: bool) -> EdgeConfig:
         m=HNSW_M if hnsw else 0, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=FULL_SCAN_THRESHOLD_KB
     )
     vectors = {name: EdgeVectorParams(size=int(size), distance=Distance.Cosine) for name, size in dims.items()}
-    vectors[ATTRIBUTE_VECTOR] = EdgeVectorParams(size=attribute_dim(), distance=Distance.Dot)
+    # No HNSW graph for the attribute vector: a graph over dot products of log-probabilities (all <= 0,
+    # not a metric) gave text recall@20 0.67 at 20k points (benchmarks/search_scale.py); an exact scan
+    # over 170 values per point is what the re-scoring needs.
+    exact = HnswIndexConfig(m=0, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=FULL_SCAN_THRESHOLD_KB)
+    vectors[ATTRIBUTE_VECTOR] = EdgeVectorParams(size=attribute_dim(), distance=Distance.Dot, hnsw_config=exact)
     return EdgeConfig(vectors=vectors, hnsw_config=graph)
 
 
-def _point(point_id: str, vectors: Mapping[str, np.ndarray], row: int, payload: dict[str, Any]) -> Point:
-    named: dict[str, list[float]] = {}
-    for name, matrix in vectors.items():
-        values = matrix[row]
-        if np.isfinite(values).all():  # a NaN row means "this point has no such vector"
-            named[name] = values.tolist()
-    logp = attribute_log_vector(payload.get(ATTRIBUTE_PAYLOAD))
-    if logp is not None:
-        named[ATTRIBUTE_VECTOR] = logp
-    return Point(point_id, named, payload)
+def _attribute_log_matrix(payloads: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """`attribute_log_vector` of many points at once (numpy per batch, not per point), and which have one."""
+    width = len(ATTRIBUTE_VOCABULARY)
+    probs = np.full((len(payloads), width), np.nan)
+    present = np.zeros(len(payloads), dtype=bool)
+    for i, payload in enumerate(payloads):
+        values = payload.get(ATTRIBUTE_PAYLOAD)
+        if values is not None and len(values) == width:
+            probs[i] = [np.nan if v is None else v for v in values]
+            present[i] = True
+    known = ~np.isnan(probs)
+    p = np.where(known, probs, 0.5)
+    positive = np.where(known, np.log(np.clip(p, PROBABILITY_FLOOR, 1.0)), 0.0)
+    negative = np.where(known, np.log(np.clip(1.0 - p, PROBABILITY_FLOOR, 1.0)), 0.0)
+    return np.concatenate([positive, negative], axis=1).astype(np.float32), present
+
+
+def _points(ids: Sequence[str], vectors: Mapping[str, np.ndarray], payloads: Sequence[dict[str, Any]],
+            start: int, stop: int) -> list[Point]:
+    """Engine points of rows [start, stop): a NaN vector row means "this point has no such vector"."""
+    blocks = {name: matrix[start:stop] for name, matrix in vectors.items()}
+    finite = {name: np.isfinite(block).all(axis=1) for name, block in blocks.items()}
+    rows = {name: block.tolist() for name, block in blocks.items()}
+    logp, has_logp = _attribute_log_matrix(payloads[start:stop])
+    logp_rows = logp.tolist()
+    points = []
+    for j in range(stop - start):
+        named = {name: rows[name][j] for name in blocks if finite[name][j]}
+        if has_logp[j]:
+            named[ATTRIBUTE_VECTOR] = logp_rows[j]
+        points.append(Point(ids[start + j], named, payloads[start + j]))
+    return points
 
 
 def write_version(
@@ -175,8 +201,7 @@ def write_version(
             shard.update(UpdateOperation.create_field_index(field, _FIELD_TYPES[kind]))
         for start in range(0, len(ids), UPSERT_BATCH):
             stop = min(start + UPSERT_BATCH, len(ids))
-            points = [_point(ids[i], vectors, i, payloads[i]) for i in range(start, stop)]
-            shard.update(UpdateOperation.upsert_points(points))
+            shard.update(UpdateOperation.upsert_points(_points(ids, vectors, payloads, start, stop)))
         if build_graph:
             shard.optimize()
         shard.flush()

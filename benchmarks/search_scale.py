@@ -1,0 +1,318 @@
+"""Search at scale: the embedded engine (qdrant-edge) at 10k / 100k / 1M tracklets vs a plain numpy scan.
+
+    python benchmarks/search_scale.py [--sizes 10000,100000,1000000] [--runs N] [--tracklets DIR] [--api-size N]
+
+1. Points are made from REAL tracklets: the ReID vectors and attribute probabilities of a real run's
+   tracklets artifact (`--tracklets`, default: the test suite's cached PETS09 + TUD-Campus run), each
+   copied with noise (vector + N(0, 0.05) per value, re-normalised: cosine ~0.6 to its source at
+   512-d; probabilities + N(0, 0.05), clipped), over 8 cameras and 30 days, global ids per source
+   person and copy. Payloads are the product's own (`storage.index` payload fields + attributes).
+2. Each size is published with `storage.index.publish_arrays` (engine shard, payload indexes, HNSW
+   from 20k points): `ingest_points_per_s` and `publish_s` count that whole write; `load_s` is the
+   first query of a reader afterwards (private hard-linked copy + engine load): "a new version
+   visible to readers". Disk = the version folder.
+3. Index-part latency, p50 / p95 over `--runs` queries, through the product's reader functions:
+   image = `search_vectors` top-20 by a real vector + noise; filtered = the same with one camera and a
+   1-day window; text = `payload_columns` with the description's attribute query (the engine's 500
+   best candidates) + exact `score_constraints` on them, for 8 descriptions (`TEXT_QUERIES`).
+4. Recall@20 against exact search on the same points: image = engine top-20 vs a numpy brute force;
+   text = the candidates' exact top-20 vs exact scoring of every point.
+5. Reference in the same run: the plain numpy scan (cosine matmul + boolean mask; text: scoring every
+   point's probability matrix), what the embedded reader did before; `ratio_vs_numpy_100k` = numpy p95 /
+   engine p95 for image search at 100k.
+6. Reader RSS: a fresh process loads the version, runs 20 image queries and reports its peak RSS.
+7. End to end through the HTTP API at `--api-size` (default 100k): the short two-camera run of
+   `benchmarks/api.py`, then its index replaced by that many synthetic points; text and image queries
+   over loopback with models loaded.
+Ends with ONE JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from storage.edge_index import attribute_query_vector, folder_size_mb  # noqa: E402
+from storage.index import (  # noqa: E402
+    REID_VECTOR,
+    IndexConfig,
+    _attribute_payload,  # the product's attribute payload fields, made the same way as an upload
+    clear_reader_cache,
+    count_points,
+    current_version,
+    payload_columns,
+    point_id,
+    publish_arrays,
+    search_vectors,
+)
+from storage.schemas import ATTRIBUTE_VOCABULARY  # noqa: E402
+from tasks.attribute_scoring import score_constraints  # noqa: E402
+from tasks.text_query import parse_description  # noqa: E402
+
+NOISE = 0.05
+CAMERAS = 8
+DAYS = 30
+T0 = 1_700_000_000.0  # epoch seconds of the first synthetic day
+TEXT_QUERIES = [
+    "woman, red jacket, blue jeans, backpack",
+    "man in a black coat",
+    "woman with long hair and a skirt",
+    "man with a backpack and no hat",
+    "white t-shirt and shorts",
+    "old man with a bag",
+    "woman in a white top and black trousers",
+    "man, grey sweater, jeans, sunglasses",
+]
+DEFAULT_TRACKLETS = REPO / "runs" / ".test-cache" / "search-run" / "run" / "tracklets"
+TEXT_CANDIDATES = 500
+
+
+def load_real(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(reid vectors, attribute probabilities; NaN where absent) of every real tracklet under `folder`."""
+    files = sorted(folder.glob("*.parquet"))
+    if not files:
+        raise SystemExit(f"no tracklets artifacts (*.parquet) in {folder}: run the test suite or the pipeline first")
+    vectors, probs = [], []
+    for file in files:
+        table = pq.read_table(file, columns=["reid_embedding", "attribute_probs"]).to_pylist()
+        for row in table:
+            if row["reid_embedding"] is None:
+                continue
+            vectors.append(np.asarray(row["reid_embedding"], np.float32))
+            p = row["attribute_probs"]
+            probs.append(np.full(len(ATTRIBUTE_VOCABULARY), np.nan) if p is None else
+                         np.array([np.nan if v is None else v for v in p], np.float64))
+    base_probs = np.stack(probs)
+    if np.isnan(base_probs).all():  # the run had no attribute model: probabilities drawn per source, for timing
+        base_probs = np.random.default_rng(1).random(base_probs.shape)
+    print(f"real tracklets: {len(vectors)} from {len(files)} artifacts in {folder}", flush=True)
+    return np.stack(vectors), base_probs
+
+
+def synthesise(base: np.ndarray, base_probs: np.ndarray, n: int, seed: int) -> tuple:
+    """`n` points around the real ones: ids, {reid: (n, d)}, payloads, and the probability matrix."""
+    rng = np.random.default_rng(seed)
+    source = np.arange(n) % len(base)
+    copy = np.arange(n) // len(base)
+    vectors = base[source] + rng.normal(0, NOISE, (n, base.shape[1])).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    probs = np.clip(base_probs[source] + rng.normal(0, NOISE, (n, base_probs.shape[1])), 0.0, 1.0)
+    starts = T0 + rng.uniform(0, DAYS * 86400, n)
+    ids, payloads = [], []
+    started = time.perf_counter()
+    for i in range(n):
+        camera = f"cam-{i % CAMERAS:02d}"
+        ids.append(point_id(camera, i))
+        payloads.append({
+            "camera_id": camera, "tracklet_id": i, "person_id": int(copy[i] * 1000 + source[i]),
+            "global_id": int(copy[i] * 1000 + source[i]), "location": None, "start_frame": 0, "end_frame": 70,
+            "start_time_s": 0.0, "end_time_s": 10.0, "start_timestamp": None, "end_timestamp": None,
+            "start_epoch": float(starts[i]), "end_epoch": float(starts[i] + 10), "video_path": "/videos/x.mp4",
+            "thumbnail_path": None, "best_frame": 10, "upper_color": "black", "upper_color_conf": 0.5,
+            "lower_color": "blue", "lower_color_conf": 0.5, "has_reid": True, "has_clip": False,
+            **_attribute_payload(probs[i].tolist()),
+        })  # fmt: skip
+        if (i + 1) % 100_000 == 0:
+            rate = (i + 1) / (time.perf_counter() - started)
+            print(f"  payloads {i + 1:,}/{n:,} ({rate:,.0f}/s, ETA {(n - i - 1) / rate:.0f} s)", flush=True)
+    return ids, {REID_VECTOR: vectors}, payloads, probs, starts
+
+
+def pct(samples: list[float]) -> tuple[float, float]:
+    ms = np.asarray(samples) * 1000
+    return round(float(np.percentile(ms, 50)), 2), round(float(np.percentile(ms, 95)), 2)
+
+
+def timed(call):  # noqa: ANN001, ANN201 - (seconds, result) of a zero-argument callable
+    start = time.perf_counter()
+    out = call()
+    return time.perf_counter() - start, out
+
+
+def numpy_image(vectors: np.ndarray, query: np.ndarray, mask: np.ndarray | None, k: int = 20) -> np.ndarray:
+    """The plain reference: cosine scan (unit rows) with an optional boolean filter, top-k rows."""
+    rows = np.flatnonzero(mask) if mask is not None else None
+    scores = vectors[rows] @ query if rows is not None else vectors @ query
+    k = min(k, scores.size)
+    if k == 0:
+        return np.zeros(0, dtype=np.int64)
+    top = np.argpartition(-scores, k - 1)[:k]
+    top = top[np.argsort(-scores[top])]
+    return rows[top] if rows is not None else top
+
+
+def exact_text_top(constraints: list, probs: np.ndarray, k: int = 20) -> np.ndarray:
+    scores = score_constraints(constraints, probs).scores
+    return np.argsort(-scores, kind="stable")[:k]
+
+
+def measure_size(n: int, base: np.ndarray, base_probs: np.ndarray, work: Path, runs: int) -> dict:
+    """Publish `n` points, then time image / filtered / text queries against the numpy reference."""
+    print(f"--- {n:,} points", flush=True)
+    ids, vectors, payloads, probs, starts = synthesise(base, base_probs, n, seed=n)
+    config = IndexConfig(path=work / f"index-{n}", reid_dim=base.shape[1])
+    publish_s, _ = timed(lambda: publish_arrays(config, ids, vectors, payloads))
+    payloads.clear()  # the engine holds them now
+    load_s, _ = timed(lambda: count_points(config))
+    version = config.published_path / str(current_version(config))
+    out: dict = {"points": n, "publish_s": round(publish_s, 2), "ingest_points_per_s": round(n / publish_s),
+                 "load_s": round(load_s, 3), "disk_mb": round(folder_size_mb(version), 1)}
+    print(f"  published in {publish_s:.1f} s ({n / publish_s:,.0f} points/s), reader load {load_s:.2f} s", flush=True)
+    rng = np.random.default_rng(7)
+    matrix = vectors[REID_VECTOR]
+    cameras = np.array([i % CAMERAS for i in range(n)])
+    times: dict[str, list[float]] = {k: [] for k in ("image", "filtered", "text", "numpy_image", "numpy_filtered",
+                                                      "numpy_text")}
+    recall_image, recall_text = [], []
+    parsed = [parse_description(text).constraints for text in TEXT_QUERIES]
+    day = T0 + 5 * 86400
+    for r in range(runs):
+        query = matrix[rng.integers(n)] + rng.normal(0, NOISE, matrix.shape[1]).astype(np.float32)
+        query /= np.linalg.norm(query)
+        seconds, hits = timed(lambda q=query: search_vectors(config, REID_VECTOR, q, limit=20))
+        times["image"].append(seconds)
+        seconds, exact = timed(lambda q=query: numpy_image(matrix, q, None))
+        times["numpy_image"].append(seconds)
+        truth = {ids[i] for i in exact}
+        recall_image.append(len(truth & {h.point_id for h in hits}) / 20)
+        camera = f"cam-{r % CAMERAS:02d}"
+        seconds, _ = timed(lambda q=query, c=camera: search_vectors(
+            config, REID_VECTOR, q, limit=20, camera_ids=[c], time_range=(day, day + 86400)))
+        times["filtered"].append(seconds)
+        mask = (cameras == (r % CAMERAS)) & (starts <= day + 86400) & (starts + 10 >= day)
+        seconds, _ = timed(lambda q=query, m=mask: numpy_image(matrix, q, m))
+        times["numpy_filtered"].append(seconds)
+        constraints = parsed[r % len(parsed)]
+        attribute_query = attribute_query_vector(constraints)
+
+        def engine_text(c=constraints, a=attribute_query):  # noqa: ANN001, ANN202
+            columns = payload_columns(config, attribute_query=a, candidates=TEXT_CANDIDATES)
+            has = np.flatnonzero(columns.has_attributes)
+            scores = score_constraints(c, columns.attribute_probs[has]).scores
+            return [columns.ids[has[i]] for i in np.argsort(-scores, kind="stable")[:20]]
+
+        seconds, text_top = timed(engine_text)
+        times["text"].append(seconds)
+        seconds, exact_top = timed(lambda c=constraints: exact_text_top(c, probs))
+        times["numpy_text"].append(seconds)
+        recall_text.append(len({ids[i] for i in exact_top} & set(text_top)) / 20)
+    for name, samples in times.items():
+        out[f"p50_ms_{name}"], out[f"p95_ms_{name}"] = pct(samples)
+    out["recall_at_20_image"] = round(float(np.mean(recall_image)), 4)
+    out["recall_at_20_text"] = round(float(np.mean(recall_text)), 4)
+    out["rss_mb_reader"] = reader_rss(config)
+    print("  " + ", ".join(f"{k} {v}" for k, v in out.items() if k.startswith(("p95", "recall", "rss"))), flush=True)
+    clear_reader_cache()
+    return out
+
+
+READER = """
+import resource, sys, numpy as np
+sys.path.insert(0, sys.argv[2])
+from storage.index import IndexConfig, search_vectors
+config = IndexConfig(path=sys.argv[1], reid_dim=int(sys.argv[3]))
+rng = np.random.default_rng(0)
+for _ in range(20):
+    search_vectors(config, "reid", rng.standard_normal(int(sys.argv[3])), limit=20)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def reader_rss(config: IndexConfig) -> float:
+    """Peak RSS (MB) of a fresh reader process that loads the version and answers 20 queries."""
+    result = subprocess.run([sys.executable, "-c", READER, str(config.path), str(REPO), str(config.reid_dim)],
+                            capture_output=True, text=True, timeout=900, check=True)
+    return round(float(result.stdout.strip().splitlines()[-1]), 1)
+
+
+def api_latency(n: int, base: np.ndarray, base_probs: np.ndarray, data: Path, work: Path, runs: int) -> dict:
+    """Text and image queries over HTTP against an index of `n` synthetic points, models loaded."""
+    import httpx
+
+    from api.app import create_app
+    from api.server import BackgroundServer
+    from benchmarks.api import TEXT_QUERY, query_crop, write_config
+    from flows.process import run_process
+    from search import SearchEngine
+    from smarttrace.config import ApiConfig, load_config
+
+    config_path = write_config(data, work / "api")
+    run_process(config_path)  # the real short run: thumbnails, videos and the model folders the API needs
+    engine = SearchEngine(load_config(config_path))
+    ids, vectors, payloads, _probs, _starts = synthesise(base, base_probs, n, seed=1)
+    publish_arrays(engine.index, ids, vectors, payloads)
+    payloads.clear()
+    engine.warm_up()
+    image = query_crop(data)
+    times: dict[str, list[float]] = {"text": [], "image": []}
+    with BackgroundServer(create_app(engine, ApiConfig(rate_per_minute=0))) as server, httpx.Client(
+        base_url=server.url, timeout=120
+    ) as client:
+        calls = {
+            "text": lambda: client.post("/search", data={"text": TEXT_QUERY, "limit": "10"}).raise_for_status(),
+            "image": lambda: client.post("/search", files={"image": ("q.png", image, "image/png")},
+                                         data={"limit": "10"}).raise_for_status(),
+        }
+        for call in calls.values():
+            call()  # warm: the version's load
+        for _ in range(runs):
+            for name, call in calls.items():
+                times[name].append(timed(call)[0])
+    out = {"api_points": engine.count()}
+    for name, samples in times.items():
+        out[f"p50_ms_api_{name}"], out[f"p95_ms_api_{name}"] = pct(samples)
+    print(f"--- API at {n:,} points: " + ", ".join(f"{k} {v}" for k, v in out.items()), flush=True)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--tracklets", type=Path, default=DEFAULT_TRACKLETS)
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--api-size", type=int, default=100_000, help="points behind the API test (0: skip)")
+    args = parser.parse_args()
+    os.environ.setdefault("YOLO_VERBOSE", "False")
+    base, base_probs = load_real(args.tracklets)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    result: dict = {"cpus": os.cpu_count() or 0, "real_tracklets": len(base), "dim": int(base.shape[1])}
+    with tempfile.TemporaryDirectory(prefix="smarttrace-scale-") as tmp:
+        work = Path(tmp)
+        for n in sizes:
+            figures = measure_size(n, base, base_probs, work, args.runs)
+            tag = f"{n // 1000}k" if n < 1_000_000 else f"{n // 1_000_000}m"
+            result.update({f"{key}_{tag}": value for key, value in figures.items() if key != "points"})
+        if args.api_size:
+            result.update(api_latency(args.api_size, base, base_probs, args.data.resolve(), work, args.runs))
+    big = "1m" if any(s >= 1_000_000 for s in sizes) else (f"{max(sizes) // 1000}k" if sizes else "")
+    summary = {
+        "p95_ms_image_1m": result.get(f"p95_ms_image_{big}"), "p95_ms_text_1m": result.get(f"p95_ms_text_{big}"),
+        "p95_ms_filtered_1m": result.get(f"p95_ms_filtered_{big}"), "p95_ms_api_100k": result.get("p95_ms_api_text"),
+        "p95_ms_api_image_100k": result.get("p95_ms_api_image"),
+        "ingest_points_per_s": result.get(f"ingest_points_per_s_{big}"), "publish_s_1m": result.get(f"publish_s_{big}"),
+        "load_s_1m": result.get(f"load_s_{big}"), "rss_mb_1m": result.get(f"rss_mb_reader_{big}"),
+        "ratio_vs_numpy_100k": (round(result["p95_ms_numpy_image_100k"] / max(result["p95_ms_image_100k"], 1e-6), 2)
+                                if "p95_ms_image_100k" in result else None),
+        "recall_at_20_image": result.get(f"recall_at_20_image_{big}"),
+        "recall_at_20_text": result.get(f"recall_at_20_text_{big}"), "largest_size": big,
+        "peak_rss_mb_benchmark": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }  # fmt: skip
+    print(json.dumps({**summary, **result}))
+
+
+if __name__ == "__main__":
+    main()

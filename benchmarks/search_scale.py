@@ -12,7 +12,8 @@
    first query of a reader afterwards (private hard-linked copy + engine load): "a new version
    visible to readers". Disk = the version folder.
 3. Index-part latency, p50 / p95 over `--runs` queries, through the product's reader functions:
-   image = `search_vectors` top-20 by a real vector + noise; filtered = the same with one camera and a
+   image = `search_vectors` as `SearchEngine.search_image` calls it (200 candidates; top 20 compared)
+   for a real vector + noise; filtered = the same with one camera and a
    1-day window; text = `payload_columns` with the description's attribute query (the engine's 500
    best candidates) + exact `score_constraints` on them, for 8 descriptions (`TEXT_QUERIES`).
 4. Recall@20 against exact search on the same points: image = engine top-20 vs a numpy brute force;
@@ -78,6 +79,7 @@ TEXT_QUERIES = [
 ]
 DEFAULT_TRACKLETS = REPO / "runs" / ".test-cache" / "search-run" / "run" / "tracklets"
 TEXT_CANDIDATES = 500
+IMAGE_CANDIDATES = 200  # search.engine.MIN_IMAGE_CANDIDATES: what SearchEngine.search_image asks the index for
 
 
 def load_real(folder: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -182,7 +184,8 @@ def measure_size(n: int, base: np.ndarray, base_probs: np.ndarray, work: Path, r
     for r in range(runs):
         query = matrix[rng.integers(n)] + rng.normal(0, NOISE, matrix.shape[1]).astype(np.float32)
         query /= np.linalg.norm(query)
-        seconds, hits = timed(lambda q=query: search_vectors(config, REID_VECTOR, q, limit=20))
+        # The product's default image search: MIN_IMAGE_CANDIDATES hits from the engine, the best 20 compared.
+        seconds, hits = timed(lambda q=query: search_vectors(config, REID_VECTOR, q, limit=IMAGE_CANDIDATES)[:20])
         times["image"].append(seconds)
         seconds, exact = timed(lambda q=query: numpy_image(matrix, q, None))
         times["numpy_image"].append(seconds)

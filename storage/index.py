@@ -1114,7 +1114,8 @@ def payload_columns(
         at_least, at_most = _filter_bounds(attribute_filters)
         if attribute_query is not None:
             where = make_filter(camera_ids, low, high, at_least=at_least, at_most=at_most)
-            hits = reader.search(ATTRIBUTE_VECTOR, attribute_query, candidates or TEXT_CANDIDATES, where)
+            hits = reader.search(ATTRIBUTE_VECTOR, attribute_query, candidates or TEXT_CANDIDATES, where,
+                                 attributes=True)
             rows = [(pid, payload) for pid, _score, payload in hits]
             if not attribute_filters:  # a filter needs attributes: points without them fail it anyway
                 rows += reader.scroll(make_filter(camera_ids, low, high, without_vector=ATTRIBUTE_VECTOR))

@@ -301,7 +301,8 @@ def main() -> None:
             result.update({f"{key}_{tag}": value for key, value in figures.items() if key != "points"})
         if args.api_size:
             result.update(api_latency(args.api_size, base, base_probs, args.data.resolve(), work, args.runs))
-    big = "1m" if any(s >= 1_000_000 for s in sizes) else (f"{max(sizes) // 1000}k" if sizes else "")
+    # The `_1m` keys are null unless 1M points were run: never a smaller size's figure under a 1M name.
+    big = "1m" if any(s >= 1_000_000 for s in sizes) else "not-run"
     summary = {
         "p95_ms_image_1m": result.get(f"p95_ms_image_{big}"), "p95_ms_text_1m": result.get(f"p95_ms_text_{big}"),
         "p95_ms_filtered_1m": result.get(f"p95_ms_filtered_{big}"), "p95_ms_api_100k": result.get("p95_ms_api_text"),
@@ -311,7 +312,7 @@ def main() -> None:
         "ratio_vs_numpy_100k": (round(result["p95_ms_numpy_image_100k"] / max(result["p95_ms_image_100k"], 1e-6), 2)
                                 if "p95_ms_image_100k" in result else None),
         "recall_at_20_image": result.get(f"recall_at_20_image_{big}"),
-        "recall_at_20_text": result.get(f"recall_at_20_text_{big}"), "largest_size": big,
+        "recall_at_20_text": result.get(f"recall_at_20_text_{big}"), "sizes_run": sorted(sizes),
         "peak_rss_mb_benchmark": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }  # fmt: skip
     print(json.dumps({**summary, **result}))

@@ -46,7 +46,6 @@ from qdrant_edge import (
     HnswIndexConfig,
     MatchAny,
     PayloadSchemaType,
-    PayloadSelector,
     Point,
     Query,
     QueryRequest,
@@ -112,6 +111,22 @@ def attribute_log_vector(probs: Sequence[float | None] | None) -> list[float] | 
     return np.concatenate([positive, negative]).tolist()
 
 
+def attribute_probs_from_log(logp: np.ndarray) -> list[list[float | None]]:
+    """The probabilities (n, 170) `attr_logp` vectors were made from (None where unknown), as payloads held them.
+
+    Published versions keep the 85 probabilities only in this vector: as a payload list they cost
+    the engine 0.5 ms per point to ingest, 70% of a version's write time (measured, 2k points). The
+    inverse is exact to float32: p >= 0.5 comes from log p and p < 0.5 from log (1 - p), neither of
+    which the floor clipped; "unknown" is the one pair that is (0, 0). Rounded to 4 decimals like the payload.
+    """
+    values = np.asarray(logp, dtype=np.float64).reshape(-1, attribute_dim())
+    width = len(ATTRIBUTE_VOCABULARY)
+    positive, negative = values[:, :width], values[:, width:]
+    p = np.round(np.where(positive >= negative, np.exp(positive), 1.0 - np.exp(negative)), 4)
+    p[(positive == 0.0) & (negative == 0.0)] = np.nan
+    return [[None if v != v else v for v in row] for row in p.tolist()]
+
+
 def attribute_query_vector(constraints: Sequence[Any]) -> np.ndarray | None:
     """The dot-product query of a description's constraints (`tasks.text_query.Constraint`).
 
@@ -171,9 +186,11 @@ def _points(ids: Sequence[str], vectors: Mapping[str, np.ndarray], payloads: Seq
     points = []
     for j in range(stop - start):
         named = {name: rows[name][j] for name in blocks if finite[name][j]}
+        payload = payloads[start + j]
         if has_logp[j]:
             named[ATTRIBUTE_VECTOR] = logp_rows[j]
-        points.append(Point(ids[start + j], named, payloads[start + j]))
+            payload = {key: value for key, value in payload.items() if key != ATTRIBUTE_PAYLOAD}  # in the vector
+        points.append(Point(ids[start + j], named, payload))
     return points
 
 
@@ -288,6 +305,17 @@ def _copy_private(source: Path, version: str) -> Path:
     return target
 
 
+def _with_attributes(points: Sequence[Any]) -> list[dict[str, Any]]:
+    """The hits' or records' payloads, each with its attribute list decoded from its `attr_logp` vector."""
+    payloads = [dict(p.payload or {}) for p in points]
+    logps = [p.vector.get(ATTRIBUTE_VECTOR) if isinstance(p.vector, dict) else None for p in points]
+    rows = [i for i, logp in enumerate(logps) if logp is not None]
+    if rows:
+        for i, probs in zip(rows, attribute_probs_from_log(np.array([logps[i] for i in rows])), strict=True):
+            payloads[i][ATTRIBUTE_PAYLOAD] = probs
+    return payloads
+
+
 class EdgeReader:
     """One published version, loaded from a private copy; thread-safe queries; `close()` frees it."""
 
@@ -316,20 +344,22 @@ class EdgeReader:
     ) -> list[tuple[str, float, dict[str, Any]]]:
         """(id, score, payload) of the `limit` nearest points by `vector_name`, best first.
 
-        The payloads lack the 85-value attribute list unless `attributes`: converting it to Python
-        was a third of an image query's time (22 vs 14.5 ms per 500 hits, measured).
+        The payloads carry the 85-value attribute list (decoded from the `attr_logp` vector) only
+        when `attributes`: converting it to Python was a third of an image query's time (22 vs 14.5 ms
+        per 500 hits as a payload list, measured).
         """
         request = QueryRequest(
             limit=int(limit),
             query=Query.Nearest(np.asarray(query, dtype=np.float32).tolist(), using=vector_name),
             filter=where,
-            with_payload=True if attributes else PayloadSelector.Exclude([ATTRIBUTE_PAYLOAD]),
-            with_vector=False,
+            with_payload=True,
+            with_vector=[ATTRIBUTE_VECTOR] if attributes else False,
             params=SearchParams(hnsw_ef=max(HNSW_EF_SEARCH, int(limit)), exact=exact),
         )
         with self._lock:
             points = self._shard.query(request)
-        return [(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
+        payloads = _with_attributes(points) if attributes else [dict(p.payload or {}) for p in points]
+        return [(str(p.id), float(p.score), payload) for p, payload in zip(points, payloads, strict=True)]
 
     def scroll(self, where: Filter | None = None) -> list[tuple[str, dict[str, Any]]]:
         """Every matching point's (id, payload)."""
@@ -337,10 +367,10 @@ class EdgeReader:
         offset: Any = None
         while True:
             request = ScrollRequest(offset=offset, limit=SCROLL_PAGE, filter=where, with_payload=True,
-                                    with_vector=False)
+                                    with_vector=[ATTRIBUTE_VECTOR])
             with self._lock:
                 records, offset = self._shard.scroll(request)
-            out.extend((str(r.id), dict(r.payload or {})) for r in records)
+            out.extend(zip((str(r.id) for r in records), _with_attributes(records), strict=True))
             if offset is None or not records:
                 return out
 

@@ -559,3 +559,18 @@ def test_engine_text_candidates_hold_the_exact_top_results(tmp_path):
     female = ATTRIBUTE_VOCABULARY.index("personalFemale")
     expected = {point_id("cam-a", i) for i in range(300) if rows[i] is not None and probs[i, female] >= 0.5}
     assert set(women.ids) == expected
+
+
+def test_published_attribute_list_is_recovered_exactly_from_the_log_vector():
+    """Versions keep the probabilities only in the attr_logp vector: decoding must give back what was
+    uploaded, at the extremes the floor clips (0, 1, below the floor) and with unknown values."""
+    from storage.edge_index import attribute_log_vector, attribute_probs_from_log
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for _ in range(50):
+        row = [None if rng.random() < 0.1 else round(float(v), 4) for v in rng.random(len(ATTRIBUTE_VOCABULARY))]
+        row[:6] = [0.0, 1.0, 0.5, 0.0042, 0.9987, None]
+        rows.append(row)
+    vectors = np.array([attribute_log_vector(row) for row in rows], dtype=np.float32)  # as the engine stores them
+    assert attribute_probs_from_log(vectors) == rows

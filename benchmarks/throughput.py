@@ -1,16 +1,20 @@
-"""Throughput benchmark: what one machine processes, per detector precision, through the real flow.
+"""Throughput benchmark: what one machine processes, per detector setting, through the real flow.
 
-    python benchmarks/throughput.py [--data DIR] [--precisions fp32,int8] [--repeat N] [--frames N]
+    python benchmarks/throughput.py [--data DIR] [--variants fp32+workers=0,fp32,int8] [--repeat N] [--frames N]
+
+A variant is a precision with optional detector overrides (`int8+workers=0`, `fp32+conf=0.11`); the
+rest of the detector section is configs/demo.yaml's. The default reference, `fp32+workers=0`, is the
+FP32 loop before detector threads (one frame at a time between decoding and tracking).
 
 Cameras: PETS09-S2L1 (795 frames, 7 fps), TUD-Campus (71, 25 fps) and TUD-Stadtmitte (179, 25 fps),
-each repeated `--repeat` times as separate cameras (more camera-hours per run). For each precision,
+each repeated `--repeat` times as separate cameras (more camera-hours per run). For each variant,
 in this process and against one temporary Prefect API (started before timing):
   1. warm-up, untimed: the detector's exports (FP32, and INT8 calibrated on each camera's video) are
      built once into the cache, as a user's first run does;
   2. `flows.process.run_process` on a fresh run folder, timed wall-clock (every stage, to the index);
   3. MOTA / IDF1 of the PETS09 and TUD-Campus tracks artifacts against MOT15 ground truth.
-The reference is today's FP32 path measured in the same run: `speedup` = fps / fps_fp32, where
-`fps` is the last precision listed (int8 by default). Per-stage shares come from the artifacts'
+The reference (the first variant) is measured in the same run: `speedup` = fps / fps_fp32, where
+`fps` is the last variant listed (int8 by default). Per-stage shares come from the artifacts'
 manifests (seconds per step); peak RSS is sampled every 0.2 s. Ends with ONE JSON line.
 """
 
@@ -66,11 +70,28 @@ def sequence(data: Path, name: str) -> tuple[Path, Path, float]:
     return video, folder / "gt" / "gt.txt", float(info["Sequence"]["frameRate"])
 
 
+def safe(spec: str) -> str:
+    """A variant spec as a file name."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in spec)
+
+
 def camera_id(name: str, copy: int) -> str:
     return f"{name.lower()}-{copy}"
 
 
-def write_config(work: Path, data: Path, precision: str, repeat: int, frames: int | None) -> Path:
+def parse_variant(spec: str) -> tuple[str, dict]:
+    """'int8' or 'fp32+workers=1+conf=0.11' -> (precision, detector overrides); values parsed as YAML."""
+    precision, *overrides = spec.split("+")
+    if precision not in ("fp32", "int8"):
+        raise SystemExit(f"variant {spec!r}: precision must be fp32 or int8")
+    pairs = [item.split("=", 1) for item in overrides]
+    if any(len(pair) != 2 for pair in pairs):
+        raise SystemExit(f"variant {spec!r}: overrides are key=value")
+    return precision, {key: yaml.safe_load(value) for key, value in pairs}
+
+
+def write_config(work: Path, data: Path, spec: str, repeat: int, frames: int | None) -> Path:
+    precision, overrides = parse_variant(spec)
     cameras = []
     for name in SEQUENCES:
         video, _, fps = sequence(data, name)
@@ -82,14 +103,14 @@ def write_config(work: Path, data: Path, precision: str, repeat: int, frames: in
     demo = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())
     config = {
         "cameras": cameras,
-        "detector": {**demo["detector"], "precision": precision},
+        "detector": {**demo["detector"], "precision": precision, **overrides},
         "tracker": demo["tracker"],
         "postprocess": demo["postprocess"],
-        "storage": {"run_dir": str(work / f"run-{precision}")},
+        "storage": {"run_dir": str(work / f"run-{safe(spec)}")},
         "embed": {"clip_pretrained": ""},  # no CLIP weights exist here; the same for every precision
         "flow": demo["flow"],
     }
-    path = work / f"{precision}.yaml"
+    path = work / f"{safe(spec)}.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
 
@@ -160,25 +181,26 @@ def camera_seconds(config_path: Path, run_dir: Path) -> float:
     return total
 
 
-def run_precision(work: Path, data: Path, precision: str, repeat: int, frames: int | None) -> dict:
+def run_variant(work: Path, data: Path, spec: str, repeat: int, frames: int | None) -> dict:
     from flows.process import run_process
 
-    config = write_config(work, data, precision, repeat, frames)
+    config = write_config(work, data, spec, repeat, frames)
     warm_s, loaded = warm_up(config)
     with PeakRss() as rss:
         started = time.perf_counter()
         run_process(config)
         wall = time.perf_counter() - started
-    run_dir = work / f"run-{precision}"
+    run_dir = work / f"run-{safe(spec)}"
     shares, frames_done = stage_shares(run_dir)
     video_s = camera_seconds(config, run_dir)
     figures = {
-        "precision": precision, "loaded": sorted(set(loaded)), "warm_up_s": warm_s, "wall_s": wall,
+        "variant": spec, "precision": parse_variant(spec)[0], "loaded": sorted(set(loaded)),
+        "warm_up_s": warm_s, "wall_s": wall,
         "frames": frames_done, "fps": frames_done / wall, "camera_hours_per_hour": video_s / wall,
         "peak_rss_mb": rss.peak_mb, "shares": shares, **score(run_dir, data, frames),
     }
     print(
-        f"{precision} (loaded {','.join(figures['loaded'])}): {frames_done} frames in {wall:.1f} s = "
+        f"{spec} (loaded {','.join(figures['loaded'])}): {frames_done} frames in {wall:.1f} s = "
         f"{figures['fps']:.2f} frames/s, {figures['camera_hours_per_hour']:.2f} camera-h/h, peak RSS "
         f"{rss.peak_mb:.0f} MB | PETS09 MOTA {figures['mota_pets']:.3f} IDF1 {figures['idf1_pets']:.3f} | "
         f"TUD-Campus MOTA {figures['mota_tud_campus']:.3f} IDF1 {figures['idf1_tud_campus']:.3f} | "
@@ -191,21 +213,26 @@ def run_precision(work: Path, data: Path, precision: str, repeat: int, frames: i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
-    parser.add_argument("--precisions", default="fp32,int8", help="comma-separated; the first must be fp32")
+    parser.add_argument("--variants", "--precisions", default="fp32+workers=0,fp32,int8",
+                        help="comma-separated precision[+key=value...] (detector overrides, e.g. int8+workers=0); "
+                             "the first is the reference and must be fp32 (default: the inline FP32 loop)")
     parser.add_argument("--repeat", type=int, default=1, help="copies of each video, as separate cameras")
     parser.add_argument("--frames", type=int, default=None, help="only the first N frames of each camera")
     args = parser.parse_args()
-    precisions = args.precisions.split(",")
-    if precisions[0] != "fp32":
-        raise SystemExit("--precisions must start with fp32: it is the reference")
+    variants = args.variants.split(",")
+    for spec in variants:
+        parse_variant(spec)
+    if parse_variant(variants[0])[0] != "fp32":
+        raise SystemExit("--variants must start with an fp32 variant: it is the reference")
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from prefect.testing.utilities import prefect_test_harness
 
     with tempfile.TemporaryDirectory() as work, prefect_test_harness(server_startup_timeout=60):
-        runs = {p: run_precision(Path(work), args.data, p, args.repeat, args.frames) for p in precisions}
-    reference, best = runs["fp32"], runs[precisions[-1]]
+        runs = {spec: run_variant(Path(work), args.data, spec, args.repeat, args.frames) for spec in variants}
+    reference, best = runs[variants[0]], runs[variants[-1]]
     result = {
+        "variant": best["variant"],
         "precision": best["precision"],
         "fps": best["fps"],
         "fps_fp32": reference["fps"],
@@ -224,6 +251,8 @@ def main() -> None:
         "frames": best["frames"],
         "shares": {k: round(v, 3) for k, v in best["shares"].items()},
         "loaded": best["loaded"],
+        "variants": {spec: {k: round(v, 4) if isinstance(v, float) else v for k, v in run.items() if k != "shares"}
+                     for spec, run in runs.items()},
     }
     print(json.dumps(result))
 

@@ -69,6 +69,12 @@ class DetectorConfig(_Strict):
     stride: int = Field(default=1, ge=1, le=10)
     device: str = "cpu"
     batch: int = Field(default=1, ge=1, le=64)
+    # Detector threads per camera that detect frames t+1.. while frame t is tracked (tasks/detect.py
+    # PersonDetector.stream); 0 = inline, one frame at a time. Same boxes either way. benchmarks/
+    # throughput.py (PETS09 + TUD, 3 cameras, same run): 1 worker 17.68 vs 16.65 frames/s FP32 (+6%),
+    # 22.17 vs 21.28 INT8 (+4%). 2 workers per camera were slower on 2 cores (53.8 vs 43.9 ms/frame,
+    # detector alone): OpenVINO already uses both cores for one frame.
+    workers: int = Field(default=1, ge=0, le=8)
     # fp32: the OpenVINO export as is. int8: NNCF post-training quantisation calibrated on frames of
     # the cameras' own videos (tasks/quantize_detector.py), cached like the FP32 export. FP32 is the
     # default: benchmarks/throughput.py measured INT8 at 1.39x the flow's frames/s but PETS09-S2L1 MOTA

@@ -16,7 +16,10 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Sequence
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -157,15 +160,23 @@ class PersonDetector:
         self._shape: tuple[int, int] | None = None
 
     def _load(self, frame_hw: tuple[int, int]) -> None:
-        from ultralytics import YOLO
-
         self._shape = input_shape(frame_hw, self.config.imgsz)
+        self._model = self._new_model(self._model_path(self._shape))
+
+    def _model_path(self, shape: tuple[int, int]) -> Path:
+        """The weights to load for this input shape: the (cached) OpenVINO export when that is the backend."""
         path = self.weights_path
         if self.backend == "openvino" and backend_of(path) == "torch":
-            path = self._openvino_export(path, self._shape)
+            path = self._openvino_export(path, shape)
+        return path
+
+    @staticmethod
+    def _new_model(path: Path):  # noqa: ANN205 - an ultralytics YOLO
+        from ultralytics import YOLO
+
         task = "pose" if "pose" in path.name else None
         try:
-            self._model = YOLO(str(path), task=task)
+            return YOLO(str(path), task=task)
         except Exception as exc:  # ultralytics raises many types for a bad file
             raise AssetError(f"detector weights {path} could not be loaded: {exc}") from exc
 
@@ -190,18 +201,69 @@ class PersonDetector:
         frame_hw = frames[0].shape[:2]
         if self._model is None or self._shape != input_shape(frame_hw, self.config.imgsz):
             self._load(frame_hw)
+        return [Detections.from_ultralytics(result) for result in self._predict(self._model, self._shape, frames)]
+
+    def stream(self, frames: Iterable[tuple[int, np.ndarray]]) -> Iterator[tuple[int, np.ndarray, Detections, float]]:
+        """(index, frame, detections, detector seconds) for each frame, in order.
+
+        With `detector.workers` = 0 each frame is detected inline, between decoding and tracking. With
+        N > 0, N worker threads (each with its own model: ultralytics predictors are not thread-safe)
+        detect frames t+1.. while the caller tracks frame t; the boxes are the same either way.
+        """
+        workers = self.config.workers
+        if workers <= 0:
+            for index, frame in frames:
+                started = time.perf_counter()
+                detections = self([frame])[0]
+                yield index, frame, detections, time.perf_counter() - started
+            return
+        local = threading.local()
+        pending: deque = deque()
+        source, error = iter(frames), None
+        with ThreadPoolExecutor(workers, thread_name_prefix="detect") as pool:
+            try:
+                while True:
+                    try:
+                        index, frame = next(source)
+                    except StopIteration:
+                        break
+                    except Exception as exc:  # noqa: BLE001 - re-raised below, after the frames read before it
+                        error = exc
+                        break
+                    pending.append((index, frame, pool.submit(self._detect_in_worker, local, frame)))
+                    if len(pending) > workers + 1:  # bounded look-ahead: a few frames in memory
+                        index, frame, future = pending.popleft()
+                        yield index, frame, *future.result()
+                while pending:
+                    index, frame, future = pending.popleft()
+                    yield index, frame, *future.result()
+            finally:  # the caller stopped early, or a detection failed: drop what is queued
+                for *_, future in pending:
+                    future.cancel()
+        if error is not None:
+            raise error
+
+    def _detect_in_worker(self, local: threading.local, frame: np.ndarray) -> tuple[Detections, float]:
+        """One frame on this worker thread's own model."""
+        started = time.perf_counter()
+        shape = input_shape(frame.shape[:2], self.config.imgsz)
+        if getattr(local, "shape", None) != shape:
+            local.model, local.shape = self._new_model(self._model_path(shape)), shape
+        results = self._predict(local.model, shape, [frame])
+        return Detections.from_ultralytics(results[0]), time.perf_counter() - started
+
+    def _predict(self, model, shape: tuple[int, int] | None, frames: Sequence[np.ndarray]) -> list:  # noqa: ANN001
         if not _first_inference_done.is_set():
             with _FIRST_INFERENCE_LOCK:
-                results = self._predict(frames)
+                results = self._predict_unlocked(model, shape, frames)
                 _first_inference_done.set()
-        else:
-            results = self._predict(frames)
-        return [Detections.from_ultralytics(result) for result in results]
+            return results
+        return self._predict_unlocked(model, shape, frames)
 
-    def _predict(self, frames: Sequence[np.ndarray]) -> list:
-        return self._model.predict(
+    def _predict_unlocked(self, model, shape: tuple[int, int] | None, frames: Sequence[np.ndarray]) -> list:  # noqa: ANN001
+        return model.predict(
             list(frames),
-            imgsz=self._shape if self.backend != "torch" else self.config.imgsz,
+            imgsz=shape if self.backend != "torch" else self.config.imgsz,
             conf=self.config.conf,
             iou=self.config.iou,
             classes=[PERSON_CLASS],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -128,6 +129,19 @@ def _link(rows: pd.DataFrame, sampler: CropSampler, camera: CameraConfig, postpr
     return sum(1 for source, head in mapping.items() if source != head)
 
 
+def _frames_to_detect(frames: Iterator[tuple[int, np.ndarray]], run: TrackingRun, first_frame: int,
+                      stride: int) -> Iterator[tuple[int, np.ndarray]]:
+    """The decoded frames the detector sees (every `stride`-th), with decode time added to `run`."""
+    while True:
+        started = time.perf_counter()
+        item = next(frames, None)
+        run.seconds["decode"] += time.perf_counter() - started
+        if item is None:
+            return
+        if (item[0] - first_frame) % stride == 0:
+            yield item
+
+
 def track_camera(
     camera: CameraConfig,
     detector_config: DetectorConfig,
@@ -148,20 +162,11 @@ def track_camera(
     progress = progress_for(f"camera {camera.id}, track", camera_frame_count(camera.video, camera.first_frame,
                                                                               camera.max_frames))
     started = time.perf_counter()
-    while True:
-        t0 = time.perf_counter()
-        item = next(frames, None)
-        run.seconds["decode"] += time.perf_counter() - t0
-        if item is None:
-            break
-        index, frame = item
-        if (index - camera.first_frame) % stride:
-            continue
-        t1 = time.perf_counter()
-        detections = detector([frame])[0]
+    for index, frame, detections, detect_s in detector.stream(_frames_to_detect(frames, run, camera.first_frame,
+                                                                                stride)):
         t2 = time.perf_counter()
         tracked = update_tracker(tracker, detections, frame)
-        run.seconds["detect"] += t2 - t1
+        run.seconds["detect"] += detect_s
         run.seconds["track"] += time.perf_counter() - t2
         run.detected_frames += 1
         rows.extend(_rows_for_frame(index, tracked))

@@ -90,7 +90,7 @@ def parse_variant(spec: str) -> tuple[str, dict]:
     return precision, {key: yaml.safe_load(value) for key, value in pairs}
 
 
-def write_config(work: Path, data: Path, spec: str, repeat: int, frames: int | None) -> Path:
+def write_config(work: Path, run_dir: Path, data: Path, spec: str, repeat: int, frames: int | None) -> Path:
     precision, overrides = parse_variant(spec)
     cameras = []
     for name in SEQUENCES:
@@ -106,7 +106,7 @@ def write_config(work: Path, data: Path, spec: str, repeat: int, frames: int | N
         "detector": {**demo["detector"], "precision": precision, **overrides},
         "tracker": demo["tracker"],
         "postprocess": demo["postprocess"],
-        "storage": {"run_dir": str(work / f"run-{safe(spec)}")},
+        "storage": {"run_dir": str(run_dir)},
         "embed": {"clip_pretrained": ""},  # no CLIP weights exist here; the same for every precision
         "flow": demo["flow"],
     }
@@ -184,13 +184,13 @@ def camera_seconds(config_path: Path, run_dir: Path) -> float:
 def run_variant(work: Path, data: Path, spec: str, repeat: int, frames: int | None) -> dict:
     from flows.process import run_process
 
-    config = write_config(work, data, spec, repeat, frames)
+    run_dir = work / f"run-{safe(spec)}"
+    config = write_config(work, run_dir, data, spec, repeat, frames)
     warm_s, loaded = warm_up(config)
     with PeakRss() as rss:
         started = time.perf_counter()
         run_process(config)
         wall = time.perf_counter() - started
-    run_dir = work / f"run-{safe(spec)}"
     shares, frames_done = stage_shares(run_dir)
     video_s = camera_seconds(config, run_dir)
     figures = {

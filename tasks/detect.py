@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -156,12 +157,14 @@ class PersonDetector:
         self.precision = "fp32"  # what is actually loaded; int8 only once its export succeeded
         if config.precision == "int8" and self.backend != "openvino":
             log.warning("detector.precision int8 needs the OpenVINO backend (backend is %s): using FP32", self.backend)
-        self._model = None
-        self._shape: tuple[int, int] | None = None
+        # The inline loop's model and its input shape; each worker thread of `stream` has its own.
+        self._inline = SimpleNamespace(model=None, shape=None)
 
-    def _load(self, frame_hw: tuple[int, int]) -> None:
-        self._shape = input_shape(frame_hw, self.config.imgsz)
-        self._model = self._new_model(self._model_path(self._shape))
+    def _model_for(self, state: SimpleNamespace | threading.local, shape: tuple[int, int]):  # noqa: ANN202
+        """The model in `state` for this input shape, (re)loaded when the shape changes (a new video size)."""
+        if getattr(state, "shape", None) != shape:
+            state.model, state.shape = self._new_model(self._model_path(shape)), shape
+        return state.model
 
     def _model_path(self, shape: tuple[int, int]) -> Path:
         """The weights to load for this input shape: the (cached) OpenVINO export when that is the backend."""
@@ -198,10 +201,9 @@ class PersonDetector:
         """Detect people in each frame; one Detections per frame, boxes in source pixels."""
         if not frames:
             return []
-        frame_hw = frames[0].shape[:2]
-        if self._model is None or self._shape != input_shape(frame_hw, self.config.imgsz):
-            self._load(frame_hw)
-        return [Detections.from_ultralytics(result) for result in self._predict(self._model, self._shape, frames)]
+        shape = input_shape(frames[0].shape[:2], self.config.imgsz)
+        results = self._predict(self._model_for(self._inline, shape), shape, frames)
+        return [Detections.from_ultralytics(result) for result in results]
 
     def stream(self, frames: Iterable[tuple[int, np.ndarray]]) -> Iterator[tuple[int, np.ndarray, Detections, float]]:
         """(index, frame, detections, detector seconds) for each frame, in order.
@@ -247,9 +249,7 @@ class PersonDetector:
         """One frame on this worker thread's own model."""
         started = time.perf_counter()
         shape = input_shape(frame.shape[:2], self.config.imgsz)
-        if getattr(local, "shape", None) != shape:
-            local.model, local.shape = self._new_model(self._model_path(shape)), shape
-        results = self._predict(local.model, shape, [frame])
+        results = self._predict(self._model_for(local, shape), shape, [frame])
         return Detections.from_ultralytics(results[0]), time.perf_counter() - started
 
     def _predict(self, model, shape: tuple[int, int] | None, frames: Sequence[np.ndarray]) -> list:  # noqa: ANN001

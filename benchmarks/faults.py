@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -161,6 +162,15 @@ def _mount_tmpfs(folder: Path, size_kb: int, remount: bool = False) -> str:
     return "" if result.returncode == 0 else (result.stderr.strip() or f"mount exit {result.returncode}")
 
 
+COPY_ROOM_KB = 1024 * 1024  # tmpfs size while the reference index is copied in (pages are only used as written)
+
+
+def _used_kb(mount: Path) -> int:
+    """kB in use on the file system mounted at `mount` (what a tmpfs `size=` limit counts)."""
+    stats = os.statvfs(mount)
+    return (stats.f_blocks - stats.f_bfree) * stats.f_frsize // 1024
+
+
 def _tree_kb(folder: Path) -> int:
     """Space `folder` takes on disk (allocated blocks), in kB."""
     return sum(p.stat().st_blocks * 512 for p in folder.rglob("*") if p.is_file()) // 1024 + 4
@@ -185,29 +195,42 @@ def diskfull_case(name: str, work: Path, reference_dir: Path, data: Path, refere
     index.mkdir()
     source = reference_dir / "run" / "qdrant"
     live_kb = _tree_kb(source / "live")
-    # fresh: room for a third of live/; re-upload: the copied index plus half of another version
-    size_kb = 2 * live_kb + live_kb // 2 if keep_index else live_kb // 3
-    error = _mount_tmpfs(index, size_kb)
+    # fresh: room for a third of live/. Re-upload: the copy is made on a roomy tmpfs first and what it
+    # really takes there is measured (an engine version holds preallocated files, far bigger than
+    # live/); then the tmpfs shrinks to that plus live/'s size again and half of another version.
+    size_kb, copied_kb = live_kb // 3, 0
+    error = _mount_tmpfs(index, COPY_ROOM_KB if keep_index else size_kb)
     if error:
         case.note = f"not exercised: cannot mount a tmpfs ({error})"
         return case
     try:
         if keep_index:
             _copy_index(source, index)
+            # a version as the engine writes it (sparse preallocated files): its blocks in the source index
+            version_kb = _tree_kb(source / "published" / (source / "published" / "CURRENT").read_text().strip())
+            copied_kb = _used_kb(index)  # the copy fills the holes: what it takes on the tmpfs, measured
+            size_kb = copied_kb + live_kb + version_kb // 2
+            error = _mount_tmpfs(index, size_kb, remount=True)
+            if error:
+                case.note = f"not exercised: cannot shrink the tmpfs to {size_kb} kB ({error})"
+                return case
         log = work / "failed.log"
         code, _ = run_cli(config, log=log)
         text = log.read_text()
         named = "smarttrace: error: " in text and "disk full" in text
-        where = "upsert" if "database or disk is full" in text else "publish" if "No space left" in text else "?"
+        where = ("upsert" if "database or disk is full" in text else "publish" if "No space left" in text
+                 else "engine's write (killed by SIGBUS: a memory-mapped page on the full disk)"
+                 if code == -signal.SIGBUS else "?")  # fmt: skip
         case.exercised = code != 0 and (named or where != "?")
-        case.note = (f"{size_kb} kB tmpfs: exit code {code}, full during the {where}, "
+        case.note = (f"{size_kb} kB tmpfs{' (copied index ' + str(copied_kb) + ' kB)' if keep_index else ''}: "
+                     f"exit code {code}, full during the {where}, "
                      f"{'one clear error line' if named else 'NO clear error line'}")
         if not case.exercised:
             return case
         whole = index_whole(work / "run")
         if keep_index:  # readers must still get the previous index, whole
             whole = whole and len(scroll_all(IndexConfig.for_run_dir(work / "run"))) == len(reference["index"])
-        error = _mount_tmpfs(index, 256 * 1024, remount=True)  # the operator frees space
+        error = _mount_tmpfs(index, _used_kb(index) + 256 * 1024, remount=True)  # the operator frees space
         if error:
             case.note += f"; cannot enlarge the tmpfs: {error}"
             return case
@@ -349,6 +372,7 @@ def main() -> None:
     parser.add_argument("--kills", type=float, nargs="*", default=[0.15, 0.35, 0.55, 0.75, 0.9])
     parser.add_argument("--load-seconds", type=float, default=20.0)
     parser.add_argument("--cases-json", type=Path, help="also write every case's row to this file")
+    parser.add_argument("--only", nargs="*", help="run only these steps (e.g. fullpublish); default: all")
     args = parser.parse_args()
     cases: list[Case] = []
     started = time.perf_counter()
@@ -377,6 +401,12 @@ def main() -> None:
                                                     keep_index=True)),
             ("growing", lambda w: growing_case(w, args.data)),
         ]
+        if args.only:
+            unknown = sorted(set(args.only) - {name for name, _ in steps})
+            if unknown:
+                raise SystemExit(f"--only: unknown step(s) {', '.join(unknown)}; steps: "
+                                 + ", ".join(name for name, _ in steps))
+            steps = [(name, step) for name, step in steps if name in args.only]
         for folder, step in steps:
             try:
                 case = step(root / folder)

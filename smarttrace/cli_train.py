@@ -28,6 +28,7 @@ def _cmd_train_attributes(args: argparse.Namespace) -> int:
         max_steps=args.max_steps,
         seed=args.seed,
         input_hw=(args.height, args.width),
+        trunk_pool=args.trunk_pool,
         max_images_per_person=args.max_images_per_person,
         finetune_top=not args.frozen_backbone,
         loss_weights=args.loss_weights,
@@ -54,8 +55,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     attributes.add_argument("--epochs", type=int, default=8)
     attributes.add_argument("--max-steps", type=int, help="stop after this many optimiser steps")
     attributes.add_argument("--seed", type=int, default=0, help="split and training seed")
-    attributes.add_argument("--height", type=int, default=128, help="input height, pixels")
-    attributes.add_argument("--width", type=int, default=64, help="input width, pixels")
+    attributes.add_argument("--height", type=int, default=256, help="input height, pixels (256 x 128 with "
+                            "--trunk-pool 2: the ReID pass's trunk is shared, attributes cost only their top)")
+    attributes.add_argument("--width", type=int, default=128, help="input width, pixels")
+    attributes.add_argument("--trunk-pool", type=int, default=2, help="k x k average pool of the trunk maps "
+                            "(1 with --height 128 --width 64: the format-1 model, its own trunk pass)")
     attributes.add_argument("--max-images-per-person", type=int, default=8,
                             help="evenly spaced images per person (TownCentre has ~31 frames each); 0 = all")
     attributes.add_argument("--frozen-backbone", action="store_true", help="ablation: train the head only")

@@ -440,6 +440,7 @@ def _write_published(
     published.mkdir(parents=True, exist_ok=True)
     for stale in published.glob(".tmp-*"):  # left by a publisher that died: we hold the only write lock
         shutil.rmtree(stale, ignore_errors=True)
+    _check_room(published, len(ids), {n: m.shape[1] for n, m in vectors.items()})
     version = f"v{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
     tmp = published / f".tmp-{version}"
     try:
@@ -460,6 +461,28 @@ def _write_published(
     _fsync_dir(published)
     _remove_old_versions(published, keep=version)
     return version
+
+
+# Room a new version needs before it is written. The engine writes through memory-mapped, sparse
+# preallocated files: on a full disk the page fault kills the process with SIGBUS (measured:
+# benchmarks/faults.py diskfull@publish, exit -7) instead of raising ENOSPC, so the space is checked first.
+ROOM_FIXED_BYTES = 4 * 1024 * 1024  # an engine shard's own files (1.2 MB allocated for a 16-point version)
+ROOM_PAYLOAD_BYTES = 2048  # per point: payload + payload indexes (a 20k-point version: 6.4 KB/point in all)
+
+
+def room_needed(points: int, dims: Mapping[str, int]) -> int:
+    """Bytes to have free before writing a version: an upper bound per point (each vector three times:
+    stored, graph and optimiser copies) + payload, plus the shard's fixed files. Measured: a 20k-point
+    512 + 170-d version allocates 127 MB; this asks for 208 MB."""
+    return ROOM_FIXED_BYTES + points * (3 * 4 * sum(dims.values()) + ROOM_PAYLOAD_BYTES)
+
+
+def _check_room(published: Path, points: int, dims: Mapping[str, int]) -> None:
+    """Raise ENOSPC (named as disk full by the callers) when the disk cannot take a new version."""
+    need, free = room_needed(points, dims), shutil.disk_usage(published).free
+    if free < need:
+        raise OSError(errno.ENOSPC, f"No space left on device: a new index version of {points} points needs "
+                      f"~{need / 2**20:.0f} MB, {free / 2**20:.0f} MB free at {published}")
 
 
 def _remove_old_versions(published: Path, keep: str) -> None:

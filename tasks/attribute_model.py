@@ -4,6 +4,12 @@ Why this shape:
 - The trunk (conv1-conv3) is the MSMT17 ReID network, frozen: it is the expensive part on a CPU
   (~85% of the forward pass), so training caches its output once and only the top (conv4, conv5,
   fc) and the head learn; that is what makes training take minutes on 2 cores.
+- Shared trunk (format 2): the model reads the ReID embedder's own 256x128 conv3 maps, average
+  pooled 2x2 (`trunk_pool`) to the 8x4 grid a 128x64 input gives. So in the pipeline the trunk runs
+  once for both models (`ReidEmbedder.embed_sharing_trunk`) and attributes cost only the top and
+  head; `shares_trunk_with` checks that the ReID trunk really is this model's (same input size and
+  weights) before the pipeline takes that path. Format 1 models (128x64 input, no pool) still load
+  and run on their own input.
 - Region-aware head: the last feature map is pooled over the whole person and over
   `STRIPES` horizontal bands; a fixed mask lets each attribute read only the bands where it lives
   (hair: head band; upper-body garment and colour: the upper bands; lower body: the lower bands;
@@ -35,7 +41,8 @@ from torch.nn import functional as F
 from smarttrace.assets import resolve, sha256_of, verify_against_manifest
 from smarttrace.errors import AssetError
 from tasks.attribute_vocab import ATTRIBUTE_NAMES
-from tasks.embed_reid import quiet_stdout
+from tasks.embed_reid import INPUT_HW as REID_INPUT_HW
+from tasks.embed_reid import ReidEmbedder, quiet_stdout
 
 log = logging.getLogger("smarttrace.attributes")
 
@@ -46,7 +53,7 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 STRIPES = 4  # horizontal bands of the feature map: head, upper torso, hips/thighs, legs/feet
 TOP_CHANNELS = 128  # conv5 channels of OSNet x0.25
 FC_DIM = 512  # OSNet's pretrained embedding layer
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: trunk_pool (shared-trunk models); 1: 128x64 input, no pool
 
 # Which bands (0 = top of the image) an attribute may read, by its PETA name prefix; the global
 # feature is always read. Prefixes not listed (personal, carrying, accessory) read every band.
@@ -80,8 +87,11 @@ def _osnet() -> nn.Module:
 class AttributeNet(nn.Module):
     """Frozen OSNet trunk -> trainable top (conv4, conv5, fc) -> region-pooled linear head (logits)."""
 
-    def __init__(self, n_attributes: int, mask: torch.Tensor | None = None, dropout: float = 0.2) -> None:
+    def __init__(
+        self, n_attributes: int, mask: torch.Tensor | None = None, dropout: float = 0.2, trunk_pool: int = 1
+    ) -> None:
         super().__init__()
+        self.trunk_pool = int(trunk_pool)  # k x k average pool of the trunk maps before the top
         osnet = _osnet()
         self.trunk = nn.Sequential(osnet.conv1, osnet.maxpool, osnet.conv2, osnet.conv3)
         self.top = nn.Sequential(osnet.conv4, osnet.conv5)
@@ -115,13 +125,21 @@ class AttributeNet(nn.Module):
         bands = F.adaptive_avg_pool2d(maps, (STRIPES, 1)).flatten(2)  # (n, channels, stripes)
         return torch.cat([embedding, bands.transpose(1, 2).flatten(1)], 1)
 
+    def pool(self, trunk_maps: torch.Tensor) -> torch.Tensor:
+        """The trunk maps the top reads: pooled `trunk_pool` x `trunk_pool` (the frozen part, cached in training)."""
+        return F.avg_pool2d(trunk_maps, self.trunk_pool) if self.trunk_pool > 1 else trunk_maps
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Frozen part: images -> pooled trunk maps (what training caches once per image)."""
+        return self.pool(self.trunk(images))
+
     def head(self, trunk_maps: torch.Tensor) -> torch.Tensor:
-        """Logits from the trunk's output (what training runs on, from cached trunk maps)."""
+        """Logits from pooled trunk maps (`encode`'s output; what training runs on, from its cache)."""
         return F.linear(self.dropout(self.features(trunk_maps)), self.classifier.weight * self.mask,
                         self.classifier.bias)  # fmt: skip
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(self.trunk(images))
+        return self.head(self.encode(images))
 
 
 def preprocess(crops: Sequence[np.ndarray], input_hw: tuple[int, int]) -> torch.Tensor:
@@ -162,7 +180,7 @@ class AttributeModel:
         try:
             checkpoint = torch.load(weights, map_location="cpu", weights_only=True)
             names = tuple(checkpoint["names"])
-            net = AttributeNet(len(names))
+            net = AttributeNet(len(names), trunk_pool=int(checkpoint.get("trunk_pool", 1)))
             net.load_state_dict(checkpoint["state_dict"])
             input_hw = tuple(checkpoint["input_hw"])
         except (OSError, RuntimeError, KeyError, TypeError, ValueError) as exc:
@@ -177,6 +195,7 @@ class AttributeModel:
             "names": list(self.names),
             "input_hw": list(self.input_hw),
             "stripes": STRIPES,
+            "trunk_pool": self.net.trunk_pool,
             "state_dict": self.net.state_dict(),
         }
 
@@ -187,6 +206,21 @@ class AttributeModel:
         for start in range(0, len(crops), self.batch_size):
             out.append(self.net(preprocess(crops[start : start + self.batch_size], self.input_hw)).numpy())
         return np.concatenate(out).astype(np.float32)
+
+    def shares_trunk_with(self, reid: ReidEmbedder) -> bool:
+        """True when `reid`'s conv1-conv3 on its own input IS this model's trunk: same architecture, input
+        size, weights and BatchNorm statistics (so not inside a camera-BN block). Then the pipeline runs the
+        trunk once for both (`ReidEmbedder.embed_sharing_trunk` + `logits_from_trunk`) with the same result."""
+        if reid.model_name != ARCHITECTURE or tuple(self.input_hw) != tuple(REID_INPUT_HW):
+            return False
+        mine = self.net.trunk.state_dict()
+        theirs = reid.trunk_state_dict()
+        return mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
+
+    @torch.inference_mode()
+    def logits_from_trunk(self, trunk_maps: torch.Tensor) -> np.ndarray:
+        """Logits from unpooled trunk maps of this model's input (the ReID pass's conv3 output)."""
+        return self.net.eval().head(self.net.pool(trunk_maps)).numpy().astype(np.float32)
 
     def __call__(self, crops: Sequence[np.ndarray], calibrated: bool = False) -> np.ndarray:
         """Probabilities per crop and attribute; empty input gives (0, len(names)).

@@ -11,8 +11,9 @@ import contextlib
 import io
 import logging
 import threading
+import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import cv2
@@ -111,6 +112,45 @@ class ReidEmbedder:
                 m.running_var.copy_(var)
                 m.num_batches_tracked.copy_(count)
                 m.momentum = momentum
+
+    def _trunk(self) -> torch.nn.Sequential:
+        """OSNet's conv1-conv3 (the layers a shared-trunk attribute model reads), as one module."""
+        m = self.model
+        if not all(hasattr(m, name) for name in ("conv1", "maxpool", "conv2", "conv3", "conv4", "conv5", "fc")):
+            raise ValueError(f"ReID model {self.model_name} is not an OSNet: it has no conv1-conv5 trunk to share")
+        return torch.nn.Sequential(m.conv1, m.maxpool, m.conv2, m.conv3)
+
+    def trunk_state_dict(self) -> dict[str, torch.Tensor]:
+        """Weights and BatchNorm statistics of conv1-conv3, keyed as `nn.Sequential(conv1, maxpool, conv2, conv3)`."""
+        try:
+            return self._trunk().state_dict()
+        except ValueError:
+            return {}
+
+    @torch.inference_mode()
+    def embed_sharing_trunk(
+        self, crops: Sequence[np.ndarray], head: Callable[[torch.Tensor], np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """ReID vectors plus `head(conv3 maps)` per crop from ONE pass through conv1-conv3.
+
+        Why: a second model that reads the same trunk (the attribute model, see
+        `AttributeModel.shares_trunk_with`) then costs only its own top layers. The vectors are the
+        same as `__call__`'s. Returns (vectors, head outputs concatenated, seconds spent in `head`).
+        """
+        trunk = self._trunk()
+        m = self.model
+        vectors, heads, head_seconds = [], [], 0.0
+        for start in range(0, len(crops), self.batch_size):
+            maps = trunk(self._preprocess(crops[start : start + self.batch_size]))
+            t0 = time.perf_counter()
+            heads.append(head(maps))
+            head_seconds += time.perf_counter() - t0
+            pooled = m.global_avgpool(m.conv5(m.conv4(maps))).flatten(1)
+            features = pooled if m.fc is None else m.fc(pooled)
+            vectors.append(torch.nn.functional.normalize(features, dim=1).cpu().numpy())
+        if not vectors:
+            return np.zeros((0, self.dim), np.float32), np.zeros((0, 0), np.float32), 0.0
+        return np.concatenate(vectors).astype(np.float32), np.concatenate(heads), head_seconds
 
     @torch.inference_mode()
     def __call__(self, crops: Sequence[np.ndarray]) -> np.ndarray:

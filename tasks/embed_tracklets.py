@@ -167,13 +167,22 @@ def embed_camera(
     run.crops = len(crops)
     t0 = time.perf_counter()
     use_camera_bn = config.reid_camera_bn and len(crops) >= config.reid_camera_bn_min_crops
+    attribute_logits = None
     with reid.camera_statistics(crops) if use_camera_bn else contextlib.nullcontext():
-        reid_vectors = reid(crops)
+        # One conv1-conv3 pass for both models when the attribute model reads the ReID trunk (it checks).
+        if attributes is not None and crops and attributes.shares_trunk_with(reid):
+            reid_vectors, attribute_logits, head_s = reid.embed_sharing_trunk(crops, attributes.logits_from_trunk)
+            run.seconds["attributes"] += head_s
+            t0 += head_s
+        else:
+            reid_vectors = reid(crops)
     run.seconds["reid"] += time.perf_counter() - t0
     attribute_probs = None
     if attributes is not None and crops:
         t0 = time.perf_counter()
-        attribute_probs = align_attributes(attributes(crops, calibrated=config.attribute_calibrated),
+        if attribute_logits is None:
+            attribute_logits = attributes.logits(crops)
+        attribute_probs = align_attributes(attributes.probabilities(attribute_logits, config.attribute_calibrated),
                                            tuple(attributes.names))
         run.seconds["attributes"] += time.perf_counter() - t0
     video_path = str(camera_videos(camera.video)[0])

@@ -65,7 +65,10 @@ class TrainConfig:
     epochs: int = 8  # validation mA levels off by then (manifest "history"); ~1 min per epoch on 2 cores
     max_steps: int | None = None  # stop after this many optimiser steps (smoke tests)
     seed: int = 0
-    input_hw: tuple[int, int] = (128, 64)  # PETA crops are ~128x64 px: larger only costs CPU
+    # The ReID embedder's input and a 2x2 pool of its conv3 maps (the 8x4 grid of a 128x64 input, which
+    # PETA's ~128x64 px crops need): the pipeline then runs the trunk once for ReID and attributes.
+    input_hw: tuple[int, int] = (256, 128)
+    trunk_pool: int = 2
     batch_size: int = 32
     lr: float = 1e-3  # head; the fine-tuned top uses lr * TOP_LR_FACTOR
     weight_decay: float = 5e-4
@@ -114,7 +117,7 @@ def read_image(path: Path) -> np.ndarray | None:
 
 
 def encode_trunk(net: AttributeNet, paths: Sequence[Path], input_hw: tuple[int, int], cache_key: str = "") -> Encoded:
-    """Run every image once through the frozen trunk; unreadable images are skipped and counted."""
+    """Run every image once through the frozen trunk (+ its pool); unreadable images are skipped and counted."""
     cache_file = cache_dir() / "peta_trunk" / f"{cache_key}.npz" if cache_key else None
     if cache_file is not None and cache_file.is_file():
         with np.load(cache_file, allow_pickle=False) as stored:
@@ -137,7 +140,7 @@ def encode_trunk(net: AttributeNet, paths: Sequence[Path], input_hw: tuple[int, 
                 images.append(image)
         if images:
             with torch.inference_mode():
-                chunks.append(net.trunk(preprocess(images, input_hw)).half())
+                chunks.append(net.encode(preprocess(images, input_hw)).half())
         done = min(start + ENCODE_BATCH, len(paths))
         rate = done / max(time.monotonic() - started, 1e-6)
         log.info("encoded %d/%d images (%.1f img/s, ETA %.0f s)", done, len(paths), rate, (len(paths) - done) / rate)
@@ -152,9 +155,10 @@ def encode_trunk(net: AttributeNet, paths: Sequence[Path], input_hw: tuple[int, 
     return encoded
 
 
-def trunk_cache_key(paths: Sequence[Path], input_hw: tuple[int, int], backbone: Path) -> str:
-    """Content key of a trunk cache: image paths + sizes + mtimes, input size, trunk weights."""
-    digest = hashlib.sha256(json.dumps([list(input_hw), sha256_of(backbone)]).encode())
+def trunk_cache_key(paths: Sequence[Path], input_hw: tuple[int, int], backbone: Path, trunk_pool: int = 1) -> str:
+    """Content key of a trunk cache: image paths + sizes + mtimes, input size, pool, trunk weights."""
+    parts: list = [list(input_hw), sha256_of(backbone)] + ([trunk_pool] if trunk_pool != 1 else [])
+    digest = hashlib.sha256(json.dumps(parts).encode())
     for path in paths:
         stat = path.stat()
         digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
@@ -337,10 +341,11 @@ def train_attributes(config: TrainConfig) -> dict:
     assignment = split_by_person(data.records, config.seed, config.fractions)
     write_split(split_path(out), assignment, config.seed, config.fractions)
     backbone = resolve(config.backbone)
-    net = AttributeNet(len(ATTRIBUTE_NAMES), region_mask(ATTRIBUTE_NAMES) if config.region_head else None)
+    net = AttributeNet(len(ATTRIBUTE_NAMES), region_mask(ATTRIBUTE_NAMES) if config.region_head else None,
+                       trunk_pool=config.trunk_pool)  # fmt: skip
     net.load_reid_weights(backbone)
     paths = [r.path for r in data.records]
-    key = trunk_cache_key(paths, config.input_hw, backbone) if config.feature_cache else ""
+    key = trunk_cache_key(paths, config.input_hw, backbone, config.trunk_pool) if config.feature_cache else ""
     encoded = encode_trunk(net, paths, config.input_hw, key)
     kept = [r for r, ok in zip(data.records, encoded.keep, strict=True) if ok]
     labels = np.stack([r.labels for r in kept])
@@ -373,7 +378,8 @@ def train_attributes(config: TrainConfig) -> dict:
         "file": out.name,
         "sha256": sha,
         "names": list(ATTRIBUTE_NAMES),
-        "architecture": "osnet_x0_25 (frozen conv1-3 from MSMT17) + fine-tuned conv4/conv5/fc + region-aware head",
+        "architecture": "osnet_x0_25 (frozen conv1-3 from MSMT17, pooled trunk_pool x trunk_pool) + fine-tuned "
+        "conv4/conv5/fc + region-aware head",
         "backbone": {"file": backbone.name, "sha256": sha256_of(backbone)},
         "data": {
             "peta_root": str(Path(config.peta).resolve()),

@@ -574,3 +574,27 @@ def test_published_attribute_list_is_recovered_exactly_from_the_log_vector():
         rows.append(row)
     vectors = np.array([attribute_log_vector(row) for row in rows], dtype=np.float32)  # as the engine stores them
     assert attribute_probs_from_log(vectors) == rows
+
+
+def test_a_publish_that_would_fill_the_disk_is_refused_before_writing(tmp_path, monkeypatch):
+    """The engine writes through sparse memory maps: a full disk kills it with SIGBUS mid-write, so
+    the upload checks the room first. Here the disk reports less free space than the room the next
+    version needs: a clear disk-full error, nothing
+    written, readers keep the previous version, and with space back the same upload succeeds."""
+    import storage.index as index
+
+    config = _config(tmp_path)
+    upload_tracklets(config, _tracklets("cam-a", n=3))
+    before = _current_snapshot(config)
+    need = index.room_needed(7, {"reid": REID_DIM})
+    assert index.room_needed(70, {"reid": REID_DIM}) > need > index.ROOM_FIXED_BYTES  # grows with the points
+    real_usage = shutil.disk_usage
+    monkeypatch.setattr(index.shutil, "disk_usage",
+                        lambda path: real_usage(path)._replace(free=need - 1))  # fmt: skip
+    with pytest.raises(IndexUnavailableError, match="disk full.*needs ~.*MB.*free"):
+        upload_tracklets(config, _tracklets("cam-b", n=4))
+    assert _current_snapshot(config) == before and count_points(config) == 3
+    assert not [p for p in config.published_path.iterdir() if p.name.startswith(".tmp")]
+    monkeypatch.setattr(index.shutil, "disk_usage", real_usage)
+    upload_tracklets(config, _tracklets("cam-b", n=4))
+    assert count_points(config) == 7

@@ -42,7 +42,7 @@ from smarttrace.assets import resolve, sha256_of, verify_against_manifest
 from smarttrace.errors import AssetError
 from tasks.attribute_vocab import ATTRIBUTE_NAMES
 from tasks.embed_reid import INPUT_HW as REID_INPUT_HW
-from tasks.embed_reid import ReidEmbedder, quiet_stdout
+from tasks.embed_reid import ReidEmbedder, osnet_trunk, quiet_stdout
 
 log = logging.getLogger("smarttrace.attributes")
 
@@ -93,7 +93,7 @@ class AttributeNet(nn.Module):
         super().__init__()
         self.trunk_pool = int(trunk_pool)  # k x k average pool of the trunk maps before the top
         osnet = _osnet()
-        self.trunk = nn.Sequential(osnet.conv1, osnet.maxpool, osnet.conv2, osnet.conv3)
+        self.trunk = osnet_trunk(osnet)
         self.top = nn.Sequential(osnet.conv4, osnet.conv5)
         self.fc = osnet.fc
         self.dropout = nn.Dropout(dropout)
@@ -114,7 +114,7 @@ class AttributeNet(nn.Module):
                 load_pretrained_weights(osnet, str(path))
         except Exception as exc:
             raise AssetError(f"OSNet weights {path} could not be loaded: {exc}") from exc
-        self.trunk.load_state_dict(nn.Sequential(osnet.conv1, osnet.maxpool, osnet.conv2, osnet.conv3).state_dict())
+        self.trunk.load_state_dict(osnet_trunk(osnet).state_dict())
         self.top.load_state_dict(nn.Sequential(osnet.conv4, osnet.conv5).state_dict())
         self.fc.load_state_dict(osnet.fc.state_dict())
 

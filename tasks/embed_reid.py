@@ -53,6 +53,12 @@ def quiet_stdout():  # noqa: ANN201 - a context manager
         yield
 
 
+def osnet_trunk(osnet: torch.nn.Module) -> torch.nn.Sequential:
+    """conv1, maxpool, conv2, conv3 of an OSNet as one module (sharing its layers): the trunk the
+    attribute model reads, keyed the same way wherever it is built so state dicts compare directly."""
+    return torch.nn.Sequential(osnet.conv1, osnet.maxpool, osnet.conv2, osnet.conv3)
+
+
 class ReidEmbedder:
     """OSNet feature extractor: BGR crops in, (n, d) L2-normalised float32 vectors out."""
 
@@ -118,7 +124,7 @@ class ReidEmbedder:
         m = self.model
         if not all(hasattr(m, name) for name in ("conv1", "maxpool", "conv2", "conv3", "conv4", "conv5", "fc")):
             raise ValueError(f"ReID model {self.model_name} is not an OSNet: it has no conv1-conv5 trunk to share")
-        return torch.nn.Sequential(m.conv1, m.maxpool, m.conv2, m.conv3)
+        return osnet_trunk(m)
 
     def trunk_state_dict(self) -> dict[str, torch.Tensor]:
         """Weights and BatchNorm statistics of conv1-conv3, keyed as `nn.Sequential(conv1, maxpool, conv2, conv3)`."""

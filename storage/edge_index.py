@@ -25,6 +25,7 @@ scored text queries over every payload.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -284,21 +285,70 @@ def _remove_stale_copies(readers: Path) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def copy_sparse(source: str, target: str) -> None:
+    """Copy a file's data regions only, keeping its holes (`shutil.copy2` fills them with real zeros).
+
+    The engine preallocates each WAL segment as a 32 MB sparse file holding a few KB: a plain copy
+    wrote 64 MB per reader per version. Falls back to a plain copy where SEEK_DATA is unsupported.
+    """
+    size = os.path.getsize(source)
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        try:
+            offset = os.lseek(src.fileno(), 0, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # no data at all: an all-hole file
+                offset = size
+            else:
+                src.seek(0)
+                shutil.copyfileobj(src, dst)
+                offset = size
+        while offset < size:
+            end = os.lseek(src.fileno(), offset, os.SEEK_HOLE)
+            src.seek(offset)
+            dst.seek(offset)
+            dst.write(src.read(end - offset))
+            try:
+                offset = os.lseek(src.fileno(), end, os.SEEK_DATA)
+            except OSError:  # ENXIO: only a hole up to the end
+                offset = size
+        dst.truncate(size)
+    shutil.copystat(source, target)
+
+
+def reader_room_needed(source: Path) -> int:
+    """Bytes a reader's private copy may write: the WAL's full (apparent) size. The engine maps the WAL
+    segments and writes into them on load; on a full disk such a write is a SIGBUS that kills the whole
+    process (the dashboard, the API), not an error, so the room is checked before the copy."""
+    wal = source / "wal"
+    return sum(f.stat().st_size for f in wal.rglob("*") if f.is_file()) if wal.is_dir() else 0
+
+
+def _check_reader_room(source: Path, readers: Path) -> None:
+    need, free = reader_room_needed(source), shutil.disk_usage(readers).free
+    if free < need:
+        raise EdgeIndexError(
+            f"disk full: loading index version {source} needs ~{need / 2**20:.0f} MB free for the reader's "
+            f"copy of its write-ahead log, {free / 2**20:.0f} MB free at {readers}"
+        )
+
+
 def _copy_private(source: Path, version: str) -> Path:
     """A private copy of a version for this process to load (the engine allows one process per folder).
 
     Segment files are hard links: a version is never written after it is published, and a reader only
     reads (tests/test_index.py checks the published files are unchanged after a reader session). The
-    WAL is copied for real: the engine opens and locks it.
+    WAL is copied for real (its holes kept): the engine opens and locks it. Raises EdgeIndexError when
+    the disk has no room for what the engine may write into that copy.
     """
     readers = source.parent / READERS_DIR
     readers.mkdir(exist_ok=True)
     _remove_stale_copies(readers)
+    _check_reader_room(source, readers)
     target = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-{version}-", dir=readers))
     try:
         shutil.copytree(source, target / "shard", copy_function=_link_or_copy, ignore=shutil.ignore_patterns("wal"))
         if (source / "wal").is_dir():
-            shutil.copytree(source / "wal", target / "shard" / "wal")
+            shutil.copytree(source / "wal", target / "shard" / "wal", copy_function=copy_sparse)
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)
         raise

@@ -586,6 +586,7 @@ def test_a_publish_that_would_fill_the_disk_is_refused_before_writing(tmp_path, 
     config = _config(tmp_path)
     upload_tracklets(config, _tracklets("cam-a", n=3))
     before = _current_snapshot(config)
+    assert count_points(config) == 3  # a reader holds the version (loading one needs room too: the next test)
     need = index.room_needed(7, {"reid": REID_DIM})
     assert index.room_needed(70, {"reid": REID_DIM}) > need > index.ROOM_FIXED_BYTES  # grows with the points
     real_usage = shutil.disk_usage
@@ -597,4 +598,51 @@ def test_a_publish_that_would_fill_the_disk_is_refused_before_writing(tmp_path, 
     assert not [p for p in config.published_path.iterdir() if p.name.startswith(".tmp")]
     monkeypatch.setattr(index.shutil, "disk_usage", real_usage)
     upload_tracklets(config, _tracklets("cam-b", n=4))
+    assert count_points(config) == 7
+
+
+def test_a_sparse_copy_keeps_the_bytes_and_the_holes(tmp_path):
+    """A reader copies each version's WAL: the engine's WAL segments are 32 MB sparse files holding a
+    few KB, and a plain copy wrote all 64 MB per reader. The copy must be byte-identical and stay sparse."""
+    from storage.edge_index import copy_sparse
+
+    source, target = tmp_path / "segment", tmp_path / "copy"
+    with open(source, "wb") as handle:
+        handle.write(b"head" * 1024)
+        handle.seek(16 * 2**20)
+        handle.write(b"tail" * 1024)
+        handle.truncate(32 * 2**20)
+    copy_sparse(str(source), str(target))
+    assert target.read_bytes() == source.read_bytes()
+    assert target.stat().st_blocks * 512 < 4 * 2**20  # holes kept (a filled copy allocates 32 MB)
+    empty = tmp_path / "empty"
+    with open(empty, "wb") as handle:
+        handle.truncate(2**20)
+    copy_sparse(str(empty), str(tmp_path / "empty-copy"))
+    assert (tmp_path / "empty-copy").read_bytes() == bytes(2**20)
+
+
+def test_a_reader_on_a_full_disk_is_refused_and_the_loaded_version_kept(tmp_path, monkeypatch, caplog):
+    """The engine writes into its private WAL copy on load: on a full disk that was a SIGBUS killing the
+    reader process (benchmarks/faults.py diskfull@publish). A reader that has a version keeps serving
+    it with a warning; one with none gets a clear disk-full error; with space back, the new version loads."""
+    import storage.edge_index as edge
+
+    config = _config(tmp_path, lock_timeout_s=0.2)
+    upload_tracklets(config, _tracklets("cam-a", n=3))
+    assert count_points(config) == 3  # this process now holds a reader on the first version
+    upload_tracklets(config, _tracklets("cam-b", n=4))
+    need = edge.reader_room_needed(_current_snapshot(config))
+    assert need >= 2**20  # the WAL's apparent size
+    real_usage = shutil.disk_usage
+    monkeypatch.setattr(edge.shutil, "disk_usage", lambda path: real_usage(path)._replace(free=need - 1))
+    with caplog.at_level("WARNING", logger="storage.index"):
+        assert count_points(config) == 3
+    assert "cannot be loaded" in caplog.text
+    clear_reader_cache()
+    with pytest.raises(IndexUnavailableError, match="disk full.*write-ahead log"):
+        count_points(config)
+    readers = config.published_path / ".readers"
+    assert not [p for p in readers.iterdir() if p.name.startswith(f"{os.getpid()}-")]  # nothing left behind
+    monkeypatch.setattr(edge.shutil, "disk_usage", real_usage)
     assert count_points(config) == 7

@@ -285,34 +285,40 @@ def _remove_stale_copies(readers: Path) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def _next_data(fd: int, offset: int, size: int) -> int:
+    """Start of the next data region at or after `offset`; `size` when only a hole is left (ENXIO)."""
+    try:
+        return os.lseek(fd, offset, os.SEEK_DATA)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            return size
+        raise
+
+
 def copy_sparse(source: str, target: str) -> None:
     """Copy a file's data regions only, keeping its holes (`shutil.copy2` fills them with real zeros).
 
     The engine preallocates each WAL segment as a 32 MB sparse file holding a few KB: a plain copy
-    wrote 64 MB per reader per version. Falls back to a plain copy where SEEK_DATA is unsupported.
+    wrote 64 MB per reader per version. Falls back to `shutil.copy2` where SEEK_DATA is unsupported.
     """
     size = os.path.getsize(source)
-    with open(source, "rb") as src, open(target, "wb") as dst:
+    with open(source, "rb") as src:
         try:
-            offset = os.lseek(src.fileno(), 0, os.SEEK_DATA)
-        except OSError as exc:
-            if exc.errno == errno.ENXIO:  # no data at all: an all-hole file
-                offset = size
-            else:
-                src.seek(0)
-                shutil.copyfileobj(src, dst)
-                offset = size
-        while offset < size:
-            end = os.lseek(src.fileno(), offset, os.SEEK_HOLE)
-            src.seek(offset)
-            dst.seek(offset)
-            dst.write(src.read(end - offset))
-            try:
-                offset = os.lseek(src.fileno(), end, os.SEEK_DATA)
-            except OSError:  # ENXIO: only a hole up to the end
-                offset = size
-        dst.truncate(size)
-    shutil.copystat(source, target)
+            offset = _next_data(src.fileno(), 0, size)
+        except OSError:  # the file system has no SEEK_DATA
+            offset = None
+        if offset is not None:
+            with open(target, "wb") as dst:
+                while offset < size:
+                    end = os.lseek(src.fileno(), offset, os.SEEK_HOLE)
+                    src.seek(offset)
+                    dst.seek(offset)
+                    dst.write(src.read(end - offset))
+                    offset = _next_data(src.fileno(), end, size)
+                dst.truncate(size)
+            shutil.copystat(source, target)
+            return
+    shutil.copy2(source, target)
 
 
 def reader_room_needed(source: Path) -> int:

@@ -11,7 +11,7 @@
    copied with noise (vector + N(0, 0.05) per value, re-normalised: cosine ~0.6 to its source at
    512-d; probabilities + N(0, 0.05), clipped), over 8 cameras and 30 days, global ids per source
    person and copy. Payloads are the product's own (`storage.index` payload fields + attributes).
-2. Each size is published with `storage.index.publish_arrays` (engine shard, payload indexes, HNSW
+2. Each size is published with `storage.index.publish_batches` (engine shard, payload indexes, HNSW
    from 20k points): `ingest_points_per_s` and `publish_s` count that whole write; `load_s` is the
    first query of a reader afterwards (private hard-linked copy + engine load): "a new version
    visible to readers". Disk = the version folder.
@@ -60,7 +60,7 @@ from storage.index import (  # noqa: E402
     current_version,
     payload_columns,
     point_id,
-    publish_arrays,
+    publish_batches,
     search_vectors,
 )
 from storage.schemas import ATTRIBUTE_VOCABULARY  # noqa: E402
@@ -140,33 +140,52 @@ def load_peta_base(peta: Path, batch: int = 256) -> tuple[np.ndarray, np.ndarray
     return np.concatenate(vectors), probs
 
 
-def synthesise(base: np.ndarray, base_probs: np.ndarray, n: int, seed: int) -> tuple:
-    """`n` points around the real ones: ids, {reid: (n, d)}, payloads, and the probability matrix."""
+SYNTH_BATCH = 50_000  # payload dicts made and written per batch: 1M of them at once took ~21 GB
+
+
+def synthesise(base: np.ndarray, base_probs: np.ndarray, n: int, seed: int) -> dict:
+    """`n` points around the real ones: ids, {reid: (n, d)}, the probability matrix and start times.
+
+    The payloads are made batch by batch by `batches` while the version is written."""
     rng = np.random.default_rng(seed)
     source = np.arange(n) % len(base)
-    copy = np.arange(n) // len(base)
     vectors = base[source] + rng.normal(0, NOISE, (n, base.shape[1])).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     probs = np.clip(base_probs[source] + rng.normal(0, NOISE, (n, base_probs.shape[1])), 0.0, 1.0)
     starts = T0 + rng.uniform(0, DAYS * 86400, n)
-    ids, payloads = [], []
-    started = time.perf_counter()
-    for i in range(n):
-        camera = f"cam-{i % CAMERAS:02d}"
-        ids.append(point_id(camera, i))
-        payloads.append({
-            "camera_id": camera, "tracklet_id": i, "person_id": int(copy[i] * len(base) + source[i]),
-            "global_id": int(copy[i] * len(base) + source[i]), "location": None, "start_frame": 0, "end_frame": 70,
-            "start_time_s": 0.0, "end_time_s": 10.0, "start_timestamp": None, "end_timestamp": None,
-            "start_epoch": float(starts[i]), "end_epoch": float(starts[i] + 10), "video_path": "/videos/x.mp4",
-            "thumbnail_path": None, "best_frame": 10, "upper_color": "black", "upper_color_conf": 0.5,
-            "lower_color": "blue", "lower_color_conf": 0.5, "has_reid": True, "has_clip": False,
-            **_attribute_payload(probs[i].tolist()),
-        })  # fmt: skip
-        if (i + 1) % 100_000 == 0:
-            rate = (i + 1) / (time.perf_counter() - started)
-            print(f"  payloads {i + 1:,}/{n:,} ({rate:,.0f}/s, ETA {(n - i - 1) / rate:.0f} s)", flush=True)
-    return ids, {REID_VECTOR: vectors}, payloads, probs, starts
+    ids = [point_id(f"cam-{i % CAMERAS:02d}", i) for i in range(n)]
+    return {"ids": ids, "vectors": {REID_VECTOR: vectors}, "probs": probs, "starts": starts, "base_rows": len(base)}
+
+
+def payload(points: dict, i: int) -> dict:
+    """The product's payload of synthetic point `i` (a person of its own: global id per source and copy)."""
+    person = int(i // points["base_rows"] * points["base_rows"] + i % points["base_rows"])
+    start = float(points["starts"][i])
+    return {
+        "camera_id": f"cam-{i % CAMERAS:02d}", "tracklet_id": i, "person_id": person, "global_id": person,
+        "location": None, "start_frame": 0, "end_frame": 70, "start_time_s": 0.0, "end_time_s": 10.0,
+        "start_timestamp": None, "end_timestamp": None, "start_epoch": start, "end_epoch": start + 10,
+        "video_path": "/videos/x.mp4", "thumbnail_path": None, "best_frame": 10, "upper_color": "black",
+        "upper_color_conf": 0.5, "lower_color": "blue", "lower_color_conf": 0.5, "has_reid": True, "has_clip": False,
+        **_attribute_payload(points["probs"][i].tolist()),
+    }  # fmt: skip
+
+
+def batches(points: dict):  # noqa: ANN201 - Iterator[storage.edge_index.Batch]
+    """(ids, vectors, payloads) of SYNTH_BATCH points at a time, with a progress line per batch."""
+    n, started = len(points["ids"]), time.perf_counter()
+    for start in range(0, n, SYNTH_BATCH):
+        stop = min(start + SYNTH_BATCH, n)
+        yield (points["ids"][start:stop], {k: v[start:stop] for k, v in points["vectors"].items()},
+               [payload(points, i) for i in range(start, stop)])  # fmt: skip
+        if n >= 200_000:
+            rate = stop / (time.perf_counter() - started)
+            print(f"  written {stop:,}/{n:,} points ({rate:,.0f}/s, ETA {(n - stop) / rate:.0f} s + graph)", flush=True)
+
+
+def publish(config: IndexConfig, points: dict) -> str:
+    dims = {k: v.shape[1] for k, v in points["vectors"].items()}
+    return publish_batches(config, batches(points), len(points["ids"]), dims)
 
 
 def pct(samples: list[float]) -> tuple[float, float]:
@@ -200,10 +219,10 @@ def exact_text_top(constraints: list, probs: np.ndarray, k: int = 20) -> np.ndar
 def measure_size(n: int, base: np.ndarray, base_probs: np.ndarray, work: Path, runs: int) -> dict:
     """Publish `n` points, then time image / filtered / text queries against the numpy reference."""
     print(f"--- {n:,} points", flush=True)
-    ids, vectors, payloads, probs, starts = synthesise(base, base_probs, n, seed=n)
+    points = synthesise(base, base_probs, n, seed=n)
+    ids, vectors, probs, starts = points["ids"], points["vectors"], points["probs"], points["starts"]
     config = IndexConfig(path=work / f"index-{n}", reid_dim=base.shape[1])
-    publish_s, _ = timed(lambda: publish_arrays(config, ids, vectors, payloads))
-    payloads.clear()  # the engine holds them now
+    publish_s, _ = timed(lambda: publish(config, points))
     load_s, _ = timed(lambda: count_points(config))
     version = config.published_path / str(current_version(config))
     out: dict = {"points": n, "publish_s": round(publish_s, 2), "ingest_points_per_s": round(n / publish_s),
@@ -292,9 +311,7 @@ def api_latency(n: int, base: np.ndarray, base_probs: np.ndarray, data: Path, wo
     config_path = write_config(data, work / "api")
     run_process(config_path)  # the real short run: thumbnails, videos and the model folders the API needs
     engine = SearchEngine(load_config(config_path))
-    ids, vectors, payloads, _probs, _starts = synthesise(base, base_probs, n, seed=1)
-    publish_arrays(engine.index, ids, vectors, payloads)
-    payloads.clear()
+    publish(engine.index, synthesise(base, base_probs, n, seed=1))
     engine.warm_up()
     image = query_crop(data)
     times: dict[str, list[float]] = {"text": [], "image": []}

@@ -26,11 +26,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +60,8 @@ from qdrant_edge import (
 )
 
 from storage.schemas import ATTRIBUTE_VOCABULARY
+
+log = logging.getLogger("smarttrace.index")
 
 ATTRIBUTE_VECTOR = "attr_logp"  # named vector: [log p_i ..., log (1 - p_i) ...] over ATTRIBUTE_VOCABULARY
 ATTRIBUTE_PAYLOAD = "attribute_probs"  # the payload list it is made from (same key as storage.index)
@@ -112,19 +117,30 @@ def attribute_log_vector(probs: Sequence[float | None] | None) -> list[float] | 
     return np.concatenate([positive, negative]).tolist()
 
 
-def attribute_probs_from_log(logp: np.ndarray) -> list[list[float | None]]:
-    """The probabilities (n, 170) `attr_logp` vectors were made from (None where unknown), as payloads held them.
+def attribute_matrix_from_log(logp: np.ndarray) -> np.ndarray:
+    """(n, 85) float32 probabilities (NaN where unknown) that (n, 170) `attr_logp` vectors were made from.
 
     Published versions keep the 85 probabilities only in this vector: as a payload list they cost
     the engine 0.5 ms per point to ingest, 70% of a version's write time (measured, 2k points). The
     inverse is exact to float32: p >= 0.5 comes from log p and p < 0.5 from log (1 - p), neither of
-    which the floor clipped; "unknown" is the one pair that is (0, 0). Rounded to 4 decimals like the payload.
+    which the floor clipped; "unknown" is the one pair that is (0, 0). Rounded to 4 decimals like the
+    payload. Text search reads this matrix directly (no Python lists: ~10 ms of a 500-candidate query).
     """
     values = np.asarray(logp, dtype=np.float64).reshape(-1, attribute_dim())
     width = len(ATTRIBUTE_VOCABULARY)
     positive, negative = values[:, :width], values[:, width:]
     p = np.round(np.where(positive >= negative, np.exp(positive), 1.0 - np.exp(negative)), 4)
     p[(positive == 0.0) & (negative == 0.0)] = np.nan
+    return p.astype(np.float32)
+
+
+def attribute_probs_from_log(logp: np.ndarray) -> list[list[float | None]]:
+    """`attribute_matrix_from_log` as the payload lists held them (None where unknown): person pages."""
+    return _probability_lists(attribute_matrix_from_log(logp))
+
+
+def _probability_lists(matrix: np.ndarray) -> list[list[float | None]]:
+    p = np.round(np.asarray(matrix, dtype=np.float64), 4)  # float32 -> the 4-decimal float the payload held
     return [[None if v != v else v for v in row] for row in p.tolist()]
 
 
@@ -195,6 +211,9 @@ def _points(ids: Sequence[str], vectors: Mapping[str, np.ndarray], payloads: Seq
     return points
 
 
+Batch = tuple[Sequence[str], Mapping[str, np.ndarray], Sequence[dict[str, Any]]]  # ids, vectors, payloads
+
+
 def write_version(
     folder: Path,
     dims: Mapping[str, int],
@@ -210,23 +229,73 @@ def write_version(
     stored as given. `field_indexes` maps a payload field to keyword / integer / float / bool.
     The HNSW graph is built (blocking) when `hnsw` and the version holds >= HNSW_MIN_POINTS points.
     """
+    write_version_batches(folder, dims, [(ids, vectors, payloads)], len(ids), hnsw, field_indexes)
+
+
+def write_version_batches(
+    folder: Path,
+    dims: Mapping[str, int],
+    batches: Iterable[Batch],
+    total: int,
+    hnsw: bool = True,
+    field_indexes: Mapping[str, str] | None = None,
+) -> None:
+    """`write_version` from batches made on demand: a 1M-point version never sits in memory as
+    Python payloads at once (~21 GB for 1M dicts, measured). `total` = the points all batches hold."""
     if folder.exists():
         raise FileExistsError(f"index version folder {folder} exists already: versions are written once")
-    if len(ids) != len(payloads) or any(len(m) != len(ids) for m in vectors.values()):
-        raise ValueError("write_version needs one payload and one row of every vector per id")
-    build_graph = hnsw and len(ids) >= HNSW_MIN_POINTS
+    build_graph = hnsw and total >= HNSW_MIN_POINTS
     shard = EdgeShard.create(str(folder), _edge_config(dims, build_graph))
+    progress = _WriteProgress(total)
     try:
         for field, kind in (field_indexes or {}).items():
             shard.update(UpdateOperation.create_field_index(field, _FIELD_TYPES[kind]))
-        for start in range(0, len(ids), UPSERT_BATCH):
-            stop = min(start + UPSERT_BATCH, len(ids))
-            shard.update(UpdateOperation.upsert_points(_points(ids, vectors, payloads, start, stop)))
+        written = 0
+        for ids, vectors, payloads in batches:
+            if len(ids) != len(payloads) or any(len(m) != len(ids) for m in vectors.values()):
+                raise ValueError("write_version needs one payload and one row of every vector per id")
+            for start in range(0, len(ids), UPSERT_BATCH):
+                stop = min(start + UPSERT_BATCH, len(ids))
+                shard.update(UpdateOperation.upsert_points(_points(ids, vectors, payloads, start, stop)))
+                progress.update(written + stop)
+            written += len(ids)
+        if written != total:
+            raise ValueError(f"write_version_batches: the batches held {written} points, {total} announced")
         if build_graph:
+            progress.graph()
             shard.optimize()
+            progress.done()
         shard.flush()
     finally:
         shard.close()
+
+
+class _WriteProgress:
+    """Log lines with counts, rate and ETA while a big version is written (every ~10%), and the graph build."""
+
+    MIN_POINTS = 100_000  # smaller versions are written in seconds: no lines
+
+    def __init__(self, total: int) -> None:
+        self.total, self.started, self.next = total, time.monotonic(), total // 10
+        self.enabled = total >= self.MIN_POINTS
+
+    def update(self, done: int) -> None:
+        if not self.enabled or done < self.next:
+            return
+        self.next = done + self.total // 10
+        rate = done / max(time.monotonic() - self.started, 1e-6)
+        log.info("index version: %d/%d points written (%.0f points/s, ETA %.0f s)", done, self.total, rate,
+                 (self.total - done) / rate)  # fmt: skip
+
+    def graph(self) -> None:
+        self.graph_started = time.monotonic()
+        if self.enabled:
+            log.info("index version: building the HNSW graph over %d points (blocking; minutes at 1M on 2 cores)",
+                     self.total)  # fmt: skip
+
+    def done(self) -> None:
+        if self.enabled:
+            log.info("index version: graph built in %.0f s", time.monotonic() - self.graph_started)
 
 
 def make_filter(
@@ -361,15 +430,51 @@ def _copy_private(source: Path, version: str) -> Path:
     return target
 
 
+def _attribute_rows(points: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 85) probabilities of the points' `attr_logp` vectors (NaN rows where absent), and which have one."""
+    logps = [p.vector.get(ATTRIBUTE_VECTOR) if isinstance(p.vector, dict) else None for p in points]
+    present = np.array([logp is not None for logp in logps], dtype=bool)
+    matrix = np.full((len(points), len(ATTRIBUTE_VOCABULARY)), np.nan, dtype=np.float32)
+    if present.any():
+        matrix[present] = attribute_matrix_from_log(np.array([v for v in logps if v is not None], np.float32))
+    return matrix, present
+
+
 def _with_attributes(points: Sequence[Any]) -> list[dict[str, Any]]:
     """The hits' or records' payloads, each with its attribute list decoded from its `attr_logp` vector."""
     payloads = [dict(p.payload or {}) for p in points]
-    logps = [p.vector.get(ATTRIBUTE_VECTOR) if isinstance(p.vector, dict) else None for p in points]
-    rows = [i for i, logp in enumerate(logps) if logp is not None]
-    if rows:
-        for i, probs in zip(rows, attribute_probs_from_log(np.array([logps[i] for i in rows])), strict=True):
-            payloads[i][ATTRIBUTE_PAYLOAD] = probs
+    matrix, present = _attribute_rows(points)
+    rows = np.flatnonzero(present)
+    for i, probs in zip(rows, _probability_lists(matrix[rows]), strict=True):
+        payloads[i][ATTRIBUTE_PAYLOAD] = probs
     return payloads
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The points a text query scores (some cameras / a time range, or the engine's best candidates),
+    as columns: ids, payloads without the attribute list, and that list as one (n, 85) float32 matrix
+    (NaN rows where absent) with which rows have one."""
+
+    ids: list[str]
+    payloads: list[dict[str, Any]]
+    attribute_probs: np.ndarray
+    has_attributes: np.ndarray
+
+    @staticmethod
+    def of(points: Sequence[Any]) -> Columns:
+        matrix, present = _attribute_rows(points)
+        return Columns([str(p.id) for p in points], [dict(p.payload or {}) for p in points], matrix, present)
+
+    @staticmethod
+    def concat(parts: Sequence[Columns]) -> Columns:
+        width = len(ATTRIBUTE_VOCABULARY)
+        return Columns(
+            [i for part in parts for i in part.ids],
+            [p for part in parts for p in part.payloads],
+            np.concatenate([part.attribute_probs for part in parts]) if parts else np.zeros((0, width), np.float32),
+            np.concatenate([part.has_attributes for part in parts]) if parts else np.zeros(0, bool),
+        )
 
 
 class EdgeReader:
@@ -394,6 +499,19 @@ class EdgeReader:
         with self._lock:
             return int(self._shard.count(CountRequest(exact=True, filter=where)))
 
+    def _query(self, vector_name: str, query: np.ndarray, limit: int, where: Filter | None, exact: bool,
+               attributes: bool) -> list[Any]:  # fmt: skip
+        request = QueryRequest(
+            limit=int(limit),
+            query=Query.Nearest(np.asarray(query, dtype=np.float32).tolist(), using=vector_name),
+            filter=where,
+            with_payload=True,
+            with_vector=[ATTRIBUTE_VECTOR] if attributes else False,
+            params=SearchParams(hnsw_ef=max(HNSW_EF_SEARCH, int(limit)), exact=exact),
+        )
+        with self._lock:
+            return self._shard.query(request)
+
     def search(
         self, vector_name: str, query: np.ndarray, limit: int, where: Filter | None = None, exact: bool = False,
         attributes: bool = False,
@@ -404,31 +522,34 @@ class EdgeReader:
         when `attributes`: converting it to Python was a third of an image query's time (22 vs 14.5 ms
         per 500 hits as a payload list, measured).
         """
-        request = QueryRequest(
-            limit=int(limit),
-            query=Query.Nearest(np.asarray(query, dtype=np.float32).tolist(), using=vector_name),
-            filter=where,
-            with_payload=True,
-            with_vector=[ATTRIBUTE_VECTOR] if attributes else False,
-            params=SearchParams(hnsw_ef=max(HNSW_EF_SEARCH, int(limit)), exact=exact),
-        )
-        with self._lock:
-            points = self._shard.query(request)
+        points = self._query(vector_name, query, limit, where, exact, attributes)
         payloads = _with_attributes(points) if attributes else [dict(p.payload or {}) for p in points]
         return [(str(p.id), float(p.score), payload) for p, payload in zip(points, payloads, strict=True)]
 
-    def scroll(self, where: Filter | None = None) -> list[tuple[str, dict[str, Any]]]:
-        """Every matching point's (id, payload)."""
-        out: list[tuple[str, dict[str, Any]]] = []
+    def search_columns(self, vector_name: str, query: np.ndarray, limit: int, where: Filter | None = None) -> Columns:
+        """`search` with attributes, as columns: the text query's candidates, best first."""
+        return Columns.of(self._query(vector_name, query, limit, where, False, True))
+
+    def _scroll_points(self, where: Filter | None) -> list[Any]:
+        out: list[Any] = []
         offset: Any = None
         while True:
             request = ScrollRequest(offset=offset, limit=SCROLL_PAGE, filter=where, with_payload=True,
                                     with_vector=[ATTRIBUTE_VECTOR])
             with self._lock:
                 records, offset = self._shard.scroll(request)
-            out.extend(zip((str(r.id) for r in records), _with_attributes(records), strict=True))
+            out.extend(records)
             if offset is None or not records:
                 return out
+
+    def scroll(self, where: Filter | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """Every matching point's (id, payload)."""
+        records = self._scroll_points(where)
+        return list(zip((str(r.id) for r in records), _with_attributes(records), strict=True))
+
+    def scroll_columns(self, where: Filter | None = None) -> Columns:
+        """Every matching point, as columns (attribute scoring over a camera / time window)."""
+        return Columns.of(self._scroll_points(where))
 
     def close(self) -> None:
         """Release the engine and delete the private copy."""

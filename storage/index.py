@@ -68,7 +68,6 @@ import time
 import uuid
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -83,7 +82,15 @@ from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from smarttrace.errors import ArtifactError, SmartTraceError
-from storage.edge_index import ATTRIBUTE_VECTOR, EdgeIndexError, EdgeReader, make_filter, write_version
+from storage.edge_index import (
+    ATTRIBUTE_VECTOR,
+    Batch,
+    EdgeIndexError,
+    EdgeReader,
+    make_filter,
+    write_version_batches,
+)
+from storage.edge_index import Columns as PayloadColumns  # the points a text query scores, as columns
 from storage.schemas import ATTRIBUTE_VOCABULARY
 from tasks.attribute_scoring import ATTRIBUTE_FILTERS
 
@@ -411,26 +418,25 @@ def _publish(config: IndexConfig, client: QdrantClient) -> str | None:
             if json.loads((published / current / _SOURCE_STAMP_FILE).read_text()) == stamp:
                 return current
     ids, vectors, payloads = _version_payloads(client, config)
-    version = _write_published(published, ids, vectors, payloads, stamp)
+    dims = {n: m.shape[1] for n, m in vectors.items()}
+    version = _write_published(published, [(ids, vectors, payloads)], len(ids), dims, stamp)
     logger.info("published index version %s (%d points) from %s", version, len(ids), live)
     return version
 
 
-def publish_arrays(
-    config: IndexConfig, ids: Sequence[str], vectors: Mapping[str, np.ndarray], payloads: Sequence[dict[str, Any]]
-) -> str:
-    """Publish points given as arrays as a new version, straight to the readers (no live/ folder).
+def publish_batches(config: IndexConfig, batches: Iterable[Batch], total: int, dims: Mapping[str, int]) -> str:
+    """Publish points as a new version straight to the readers (no live/ folder): bulk loads and
+    `benchmarks/search_scale.py`, so 1M points never pass through qdrant-client's local mode.
 
-    For bulk loads and `benchmarks/search_scale.py`: 1M points never pass through qdrant-client's
-    local mode. `vectors[name]` is (n, dim) with NaN rows for points without that vector; payloads
-    as `upload_tracklets` writes them. The caller must be the only publisher of `config.path`.
+    `batches` yields (ids, {vector name: (n, dim) array, NaN rows for points without it}, payloads as
+    `upload_tracklets` writes them), made on demand: 1M payload dicts at once would take ~21 GB.
+    `total` = the points in all batches. The caller must be the only publisher of `config.path`.
     """
-    return _write_published(config.published_path, list(ids), dict(vectors), list(payloads), stamp={})
+    return _write_published(config.published_path, batches, total, dict(dims), stamp={})
 
 
 def _write_published(
-    published: Path, ids: list[str], vectors: dict[str, np.ndarray], payloads: list[dict[str, Any]],
-    stamp: dict[str, list[int]],
+    published: Path, batches: Iterable[Batch], total: int, dims: Mapping[str, int], stamp: dict[str, list[int]]
 ) -> str:
     """Write a version into a temp folder, rename it into place, then point CURRENT at it.
 
@@ -440,12 +446,11 @@ def _write_published(
     published.mkdir(parents=True, exist_ok=True)
     for stale in published.glob(".tmp-*"):  # left by a publisher that died: we hold the only write lock
         shutil.rmtree(stale, ignore_errors=True)
-    _check_room(published, len(ids), {n: m.shape[1] for n, m in vectors.items()})
+    _check_room(published, total, dims)
     version = f"v{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
     tmp = published / f".tmp-{version}"
     try:
-        write_version(tmp, {n: m.shape[1] for n, m in vectors.items()}, ids, vectors, payloads,
-                      field_indexes=_ENGINE_FIELDS)
+        write_version_batches(tmp, dims, batches, total, field_indexes=_ENGINE_FIELDS)
         (tmp / _SOURCE_STAMP_FILE).write_text(json.dumps(stamp))
         _fsync_tree(tmp)
         os.rename(tmp, published / version)
@@ -1082,19 +1087,6 @@ def scroll_all(
     return _reader(config).scroll(make_filter(camera_ids, low, high))
 
 
-@dataclass(frozen=True)
-class PayloadColumns:
-    """The points a text query scores: some cameras / a time range, or the engine's best candidates.
-
-    The payloads lack the attribute list, which is `attribute_probs` here, one row per point.
-    """
-
-    ids: list[str]
-    payloads: list[dict[str, Any]]
-    attribute_probs: np.ndarray  # (n, len(ATTRIBUTE_VOCABULARY)) float32, NaN rows where absent
-    has_attributes: np.ndarray  # (n,) bool
-
-
 def _filter_bounds(attribute_filters: Mapping[str, bool] | None) -> tuple[dict[str, float], dict[str, float]]:
     """Dashboard filters as payload ranges on `p_<name>` (the most probable of the filter's attributes):
     wanted -> p >= threshold, unwanted -> p <= 1 - threshold; the same test as attribute_scoring.filter_mask."""
@@ -1132,21 +1124,20 @@ def payload_columns(
         return PayloadColumns([], [], np.zeros((0, len(ATTRIBUTE_VOCABULARY)), np.float32), np.zeros(0, bool))
     if config.url:
         rows = scroll_all(config, camera_ids, time_range)
-    else:
-        reader = _reader(config)
-        at_least, at_most = _filter_bounds(attribute_filters)
-        if attribute_query is not None:
-            where = make_filter(camera_ids, low, high, at_least=at_least, at_most=at_most)
-            hits = reader.search(ATTRIBUTE_VECTOR, attribute_query, candidates or TEXT_CANDIDATES, where,
-                                 attributes=True)
-            rows = [(pid, payload) for pid, _score, payload in hits]
-            if not attribute_filters:  # a filter needs attributes: points without them fail it anyway
-                rows += reader.scroll(make_filter(camera_ids, low, high, without_vector=ATTRIBUTE_VECTOR))
-        else:
-            rows = reader.scroll(make_filter(camera_ids, low, high, at_least=at_least, at_most=at_most))
-    payloads = [payload for _pid, payload in rows]
-    matrix, present = _attribute_matrix(payloads, pop=True)
-    return PayloadColumns([pid for pid, _payload in rows], payloads, matrix, present)
+        payloads = [payload for _pid, payload in rows]
+        matrix, present = _attribute_matrix(payloads, pop=True)
+        return PayloadColumns([pid for pid, _payload in rows], payloads, matrix, present)
+    reader = _reader(config)
+    at_least, at_most = _filter_bounds(attribute_filters)
+    if attribute_query is None:
+        return reader.scroll_columns(make_filter(camera_ids, low, high, at_least=at_least, at_most=at_most))
+    where = make_filter(camera_ids, low, high, at_least=at_least, at_most=at_most)
+    found = reader.search_columns(ATTRIBUTE_VECTOR, attribute_query, candidates or TEXT_CANDIDATES, where)
+    if attribute_filters:  # a filter needs attributes: points without them fail it anyway
+        return found
+    return PayloadColumns.concat(
+        [found, reader.scroll_columns(make_filter(camera_ids, low, high, without_vector=ATTRIBUTE_VECTOR))]
+    )
 
 
 def count_points(config: IndexConfig) -> int:

@@ -564,7 +564,7 @@ def test_engine_text_candidates_hold_the_exact_top_results(tmp_path):
 def test_published_attribute_list_is_recovered_exactly_from_the_log_vector():
     """Versions keep the probabilities only in the attr_logp vector: decoding must give back what was
     uploaded, at the extremes the floor clips (0, 1, below the floor) and with unknown values."""
-    from storage.edge_index import attribute_log_vector, attribute_probs_from_log
+    from storage.edge_index import attribute_log_vector, attribute_matrix_from_log, attribute_probs_from_log
 
     rng = np.random.default_rng(3)
     rows = []
@@ -574,6 +574,9 @@ def test_published_attribute_list_is_recovered_exactly_from_the_log_vector():
         rows.append(row)
     vectors = np.array([attribute_log_vector(row) for row in rows], dtype=np.float32)  # as the engine stores them
     assert attribute_probs_from_log(vectors) == rows
+    # Text search reads the matrix straight (no lists): the same values, NaN where unknown.
+    expected = np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=np.float32)
+    np.testing.assert_array_equal(attribute_matrix_from_log(vectors), expected)
 
 
 def test_a_publish_that_would_fill_the_disk_is_refused_before_writing(tmp_path, monkeypatch):
@@ -646,3 +649,76 @@ def test_a_reader_on_a_full_disk_is_refused_and_the_loaded_version_kept(tmp_path
     assert not [p for p in readers.iterdir() if p.name.startswith(f"{os.getpid()}-")]  # nothing left behind
     monkeypatch.setattr(edge.shutil, "disk_usage", real_usage)
     assert count_points(config) == 7
+
+
+def _bulk(rng: np.random.Generator, start: int, stop: int) -> tuple[list[str], dict[str, np.ndarray], list[dict]]:
+    """Points [start, stop) as a bulk load gives them to publish_batches: ids, reid rows, payloads."""
+    ids = [point_id("cam-bulk", i) for i in range(start, stop)]
+    payloads = [{"camera_id": "cam-bulk", "tracklet_id": i, "start_epoch": float(i), "end_epoch": float(i) + 1}
+                for i in range(start, stop)]  # fmt: skip
+    return ids, {"reid": _unit(rng, stop - start, REID_DIM)}, payloads
+
+
+def test_a_version_published_in_batches_equals_one_published_at_once(tmp_path):
+    """Bulk loads stream batches so 1M payloads never sit in memory at once: the batches must land
+    as the same points, searchable to the same ranking, as one batch holding them all."""
+    from storage.index import publish_batches
+
+    rng = np.random.default_rng(11)
+    parts = [_bulk(rng, 0, 40), _bulk(rng, 40, 90), _bulk(rng, 90, 97)]
+    whole = ([i for p in parts for i in p[0]], {"reid": np.concatenate([p[1]["reid"] for p in parts])},
+             [x for p in parts for x in p[2]])  # fmt: skip
+    batched, single = _config(tmp_path / "batched"), _config(tmp_path / "single")
+    publish_batches(batched, iter(parts), 97, {"reid": REID_DIM})
+    publish_batches(single, [whole], 97, {"reid": REID_DIM})
+    assert count_points(batched) == count_points(single) == 97
+    for row in (3, 45, 96):  # one point of each batch
+        query = whole[1]["reid"][row]
+        hits = search_vectors(batched, "reid", query, limit=5)
+        assert hits[0].point_id == whole[0][row] and hits[0].payload["tracklet_id"] == row
+        assert [h.point_id for h in hits] == [h.point_id for h in search_vectors(single, "reid", query, limit=5)]
+
+
+def test_batches_holding_fewer_points_than_announced_publish_nothing(tmp_path):
+    """A bulk source that ends early (a truncated file) must not become the readers' version:
+    a clear error, CURRENT unchanged, no half-written temp folder left holding the disk."""
+    from storage.index import publish_batches
+
+    rng = np.random.default_rng(12)
+    config = _config(tmp_path)
+    publish_batches(config, [_bulk(rng, 0, 5)], 5, {"reid": REID_DIM})
+    before = _current_snapshot(config)
+    with pytest.raises(ValueError, match="held 8 points, 12 announced"):
+        publish_batches(config, [_bulk(rng, 0, 4), _bulk(rng, 4, 8)], 12, {"reid": REID_DIM})
+    assert _current_snapshot(config) == before and count_points(config) == 5
+    assert not [p for p in config.published_path.iterdir() if p.name.startswith(".tmp")]
+    with pytest.raises(ValueError, match="one payload and one row"):  # a batch whose columns disagree
+        ids, vectors, payloads = _bulk(rng, 0, 4)
+        publish_batches(config, [(ids, vectors, payloads[:3])], 4, {"reid": REID_DIM})
+    assert _current_snapshot(config) == before
+
+
+def test_writing_a_big_version_logs_counts_rate_and_eta(caplog):
+    """A 1M-point publish runs for many minutes: it must say how far it is, not sit silent."""
+    import logging
+
+    from storage.edge_index import _WriteProgress
+
+    caplog.set_level(logging.INFO, logger="smarttrace.index")
+    progress = _WriteProgress(200_000)
+    for done in range(1024, 200_001, 1024):
+        progress.update(done)
+    progress.graph()
+    progress.done()
+    lines = [r.getMessage() for r in caplog.records]
+    written = [line for line in lines if "points written" in line]
+    assert 9 <= len(written) <= 10 and all("points/s" in line and "ETA" in line for line in written)
+    assert written[0].startswith("index version: 20480/200000 points written")
+    assert any("building the HNSW graph over 200000" in line for line in lines)
+    assert any("graph built in" in line for line in lines)
+    caplog.clear()
+    small = _WriteProgress(5_000)  # seconds of work: no lines
+    small.update(5_000)
+    small.graph()
+    small.done()
+    assert not caplog.records

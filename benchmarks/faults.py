@@ -63,8 +63,10 @@ from fault_harness import (  # noqa: E402
     write_config,
 )
 
+from smarttrace.config import EmbedConfig  # noqa: E402
 from storage.artifacts import read_artifact  # noqa: E402
 from storage.index import IndexConfig, scroll_all, search_vectors  # noqa: E402
+from storage.index_settings import reid_dim  # noqa: E402
 
 __all__ = ["compare", "kill_when", "run_cli", "snapshot", "visible_artifacts_whole"]  # used by tests/
 
@@ -314,7 +316,7 @@ def growing_case(work: Path, data: Path, chunks: int = 6, pause_s: float = 2.0, 
 
 def load_case(reference_run: Path, seconds: float) -> dict:
     """8 query threads for `seconds` while a subprocess uploads a new camera into the same index."""
-    config = IndexConfig.for_run_dir(reference_run)
+    config = IndexConfig.for_run_dir(reference_run, reid_dim=reid_dim(EmbedConfig()))
     paths = sorted((reference_run / "tracklets").glob("*.parquet"))
     tracklets = pd.concat([read_artifact(p, "tracklets").to_pandas() for p in paths])
     vectors = [np.asarray(v, np.float32) for v in tracklets["reid_embedding"] if v is not None]
@@ -339,7 +341,8 @@ def load_case(reference_run: Path, seconds: float) -> dict:
     staged = reference_run.parent / "new-camera.pkl"
     new_camera.to_pickle(staged)
     code = (f"import pandas as pd; from storage.index import IndexConfig, upload_tracklets; "
-            f"upload_tracklets(IndexConfig.for_run_dir({str(reference_run)!r}), pd.read_pickle({str(staged)!r}))")
+            f"upload_tracklets(IndexConfig.for_run_dir({str(reference_run)!r}, reid_dim={config.reid_dim}), "
+            f"pd.read_pickle({str(staged)!r}))")
     threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
     for thread in threads:
         thread.start()

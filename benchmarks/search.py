@@ -61,6 +61,7 @@ from smarttrace.config import SmartTraceConfig, load_config  # noqa: E402
 from smarttrace.errors import SmartTraceError  # noqa: E402
 from storage.artifacts import read_artifact  # noqa: E402
 from storage.index import IndexConfig, search_vectors, upload_tracklets  # noqa: E402
+from storage.index_settings import reid_dim  # noqa: E402
 from storage.schemas import ATTRIBUTE_VOCABULARY, COLOR_NAMES  # noqa: E402
 from tasks.detections import iou_xyxy  # noqa: E402
 from tasks.evaluate_tracking import load_mot_txt  # noqa: E402
@@ -363,7 +364,7 @@ def index_only_vs_plain_qdrant(folder: Path, table: pa.Table, runs: int) -> tupl
     from qdrant_client import QdrantClient
 
     vectors = [np.asarray(v, np.float32) for v in table.column("reid_embedding").to_pylist()[:50] if v]
-    config = IndexConfig(path=folder)
+    config = IndexConfig(path=folder, reid_dim=len(vectors[0]))
     ours, plain = [], []
     for i in range(runs):
         started = time.perf_counter()
@@ -392,7 +393,7 @@ def latency(config: SmartTraceConfig, work: Path, queries: list, runs: int) -> d
         try:
             table, ids = synthesise(tracklets, identities, size, seed=size)
             started = time.perf_counter()
-            upload_tracklets(IndexConfig(path=folder), table, ids)
+            upload_tracklets(IndexConfig(path=folder, reid_dim=reid_dim(config.embed)), table, ids)
             upload_s = time.perf_counter() - started
             engine = SearchEngine(config.model_copy(update={"index": config.index.model_copy(update={"path": folder})}))
             started = time.perf_counter()

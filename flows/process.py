@@ -131,7 +131,7 @@ def embed_tracklets_task(
 
     layout = RunLayout(config.storage.run_dir)
     path = layout.tracklets(camera.id)
-    models = [resolve(config.embed.reid_weights)]
+    models = [resolve(name) for name in config.embed.reid_weights]
     attributes = _attribute_model(config.embed.attribute_weights, config.embed.attribute_batch)
     if attributes is not None:  # its sha256 enters the key: retraining the model redoes this stage
         models.append(Path(attributes.weights_path))

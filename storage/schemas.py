@@ -60,6 +60,9 @@ TRACKLETS_SCHEMA = pa.schema(
         pa.field("num_crops", pa.int32(), nullable=False),  # crops embedded (0: all too small)
         pa.field("reid_embedding", pa.list_(pa.float32()), nullable=True),  # quality-weighted mean, L2=1
         pa.field("reid_crop_embeddings", pa.list_(pa.list_(pa.float32())), nullable=True),
+        # The same crops embedded under the camera's OWN BatchNorm statistics (camera BN), quality-weighted mean,
+        # L2=1: what cross-camera matching compares. Null when camera BN is off or the camera had too few crops.
+        pa.field("reid_camera_embedding", pa.list_(pa.float32()), nullable=True),
         pa.field("clip_embedding", pa.list_(pa.float32()), nullable=True),  # null when CLIP is unavailable
         pa.field("upper_color", pa.string(), nullable=True),  # one of COLOR_NAMES
         pa.field("upper_color_conf", pa.float32(), nullable=True),  # share of the region's pixels, 0..1
@@ -98,7 +101,7 @@ IDENTITIES_SCHEMA = pa.schema(
 SCHEMAS: dict[str, tuple[pa.Schema, int]] = {
     # kind -> (schema, version). Bump the version whenever a field changes meaning or type.
     "tracks": (TRACKS_SCHEMA, 1),
-    "tracklets": (TRACKLETS_SCHEMA, 2),  # v2: attribute_probs
+    "tracklets": (TRACKLETS_SCHEMA, 3),  # v2: attribute_probs; v3: reid_camera_embedding
     "persons": (PERSONS_SCHEMA, 1),
     "identities": (IDENTITIES_SCHEMA, 1),
 }

@@ -14,7 +14,6 @@ attributes_text.py: text mAP 0.356 model alone, 0.362 mixed, 0.159 colour rules 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import tempfile
@@ -166,16 +165,17 @@ def embed_camera(
     crops = _cut_crops(camera, chosen, run) if len(chosen) else []
     run.crops = len(crops)
     t0 = time.perf_counter()
-    use_camera_bn = config.reid_camera_bn and len(crops) >= config.reid_camera_bn_min_crops
     attribute_logits = None
-    with reid.camera_statistics(crops) if use_camera_bn else contextlib.nullcontext():
-        # One conv1-conv3 pass for both models when the attribute model reads the ReID trunk (it checks).
-        if attributes is not None and crops and attributes.shares_trunk_with(reid):
-            reid_vectors, attribute_logits, head_s = reid.embed_sharing_trunk(crops, attributes.logits_from_trunk)
-            run.seconds["attributes"] += head_s
-            t0 += head_s
-        else:
-            reid_vectors = reid(crops)
+    # One conv1-conv3 pass for both models when the attribute model reads the ReID trunk (it checks).
+    if attributes is not None and crops and attributes.shares_trunk_with(reid):
+        reid_vectors, attribute_logits, head_s = reid.embed_sharing_trunk(crops, attributes.logits_from_trunk)
+        run.seconds["attributes"] += head_s
+        t0 += head_s
+    else:
+        reid_vectors = reid(crops)
+    camera_vectors = None
+    if config.reid_camera_bn and len(crops) >= config.reid_camera_bn_min_crops:
+        camera_vectors = reid.embed_camera_bn(crops)  # the camera's own BN statistics: for cross-camera matching
     run.seconds["reid"] += time.perf_counter() - t0
     attribute_probs = None
     if attributes is not None and crops:
@@ -191,7 +191,7 @@ def embed_camera(
         positions = np.flatnonzero(chosen["track_id"].to_numpy() == tracklet_id)
         records.append(
             _tracklet_record(camera, int(tracklet_id), rows, chosen, positions, crops, reid_vectors, clip, config,
-                             run_root, video_path, run, attribute_probs)
+                             run_root, video_path, run, attribute_probs, camera_vectors)
         )
     run.table = pa.Table.from_pylist(records, schema=TRACKLETS_SCHEMA)
     run.seconds["other"] += time.perf_counter() - started - sum(v for k, v in run.seconds.items() if k != "other")
@@ -216,8 +216,9 @@ def _tracklet_record(
     video_path: str,
     run: EmbedRun,
     attribute_probs: np.ndarray | None = None,
+    camera_vectors: np.ndarray | None = None,
 ) -> dict:
-    """One row of the tracklets table."""
+    """One row of the tracklets table (`camera_vectors`: the crops under the camera's own BN statistics)."""
     detected = rows.loc[~rows["interpolated"]]
     record = {
         "camera_id": camera.id,
@@ -238,6 +239,7 @@ def _tracklet_record(
         "num_crops": len(positions),
         "reid_embedding": None,
         "reid_crop_embeddings": None,
+        "reid_camera_embedding": None,
         "clip_embedding": None,
         "upper_color": None,
         "upper_color_conf": None,
@@ -256,6 +258,7 @@ def _tracklet_record(
         best_frame=int(chosen["frame_index"].iloc[best]),
         reid_embedding=_weighted_mean(reid_vectors[positions], quality),
         reid_crop_embeddings=reid_vectors[positions].tolist(),
+        reid_camera_embedding=None if camera_vectors is None else _weighted_mean(camera_vectors[positions], quality),
         attribute_probs=None if attribute_probs is None else _weighted_probabilities(attribute_probs[positions],
                                                                                      quality),
     )

@@ -7,7 +7,9 @@ Both are the same constrained clustering (tasks/clustering.py) with different co
 - across cameras, persons of one camera are never merged again (in-camera matching already
   decided them), and optional camera-pair transit windows bound when a person may reappear;
   each camera's mean person embedding is removed first (camera centering, tasks/reid_rerank.py):
-  on real cross-camera data what two views of one person share is hidden under each camera's look.
+  on real cross-camera data what two views of one person share is hidden under each camera's look;
+  where the embed stage made them, the vectors compared are those under each camera's own BatchNorm
+  statistics (`reid_camera_embedding`, camera BN), for the same reason one layer deeper.
 """
 
 from __future__ import annotations
@@ -73,11 +75,25 @@ def _position_gate(tracklets: pd.DataFrame, gap: np.ndarray, config: MatchConfig
     return (gap > 0) & (gap <= config.in_camera_position_gate_s) & (distance > reach)
 
 
-def _persons(tracklets: pd.DataFrame) -> pd.DataFrame:
+def cross_camera_column(tracklets: pd.DataFrame, use_camera_bn: bool) -> pd.Series:
+    """Per tracklet row, the column cross-camera matching reads: `reid_camera_embedding` for a camera whose every
+    embedded tracklet has one (the camera's own BN statistics), else `reid_embedding` (the trained statistics)."""
+    plain = pd.Series("reid_embedding", index=tracklets.index)
+    if not use_camera_bn or "reid_camera_embedding" not in tracklets.columns:
+        return plain
+    has = tracklets["reid_camera_embedding"].map(lambda v: v is not None and len(v) > 0)
+    embedded = tracklets["reid_embedding"].map(lambda v: v is not None and len(v) > 0)
+    complete = (has | ~embedded).groupby(tracklets["camera_id"]).transform("all") & has.groupby(
+        tracklets["camera_id"]).transform("any")
+    return plain.mask(complete, "reid_camera_embedding")
+
+
+def _persons(tracklets: pd.DataFrame, use_camera_bn: bool = False) -> pd.DataFrame:
     """One row per (camera, person): weighted mean embedding and time span (wall clock, seconds)."""
     rows = []
+    column = cross_camera_column(tracklets, use_camera_bn)
     for (camera_id, person_id), group in tracklets.groupby(["camera_id", "person_id"], sort=True):
-        vectors, present = _embeddings(group["reid_embedding"].reset_index(drop=True))
+        vectors, present = _embeddings(group[column.loc[group.index].iloc[0]].reset_index(drop=True))
         weights = group["num_crops"].to_numpy(float) * present
         mean = (vectors * weights[:, None]).sum(axis=0)
         norm = float(np.linalg.norm(mean))
@@ -140,7 +156,7 @@ def match_cross_camera(tracklets: pd.DataFrame, config: MatchConfig) -> pd.Serie
     """Global id (1..k) per tracklet row; `tracklets` needs camera_id, person_id, embeddings, times."""
     if tracklets.empty:
         return pd.Series([], dtype=np.int32)
-    persons = _persons(tracklets)
+    persons = _persons(tracklets, config.cross_camera_camera_bn)
     embeddings, present = _embeddings(persons["embedding"])
     cameras = persons["camera_id"].to_numpy()
     if config.cross_camera_centering:  # remove each camera's own look (light, colour cast, viewpoint)

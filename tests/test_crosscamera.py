@@ -250,20 +250,21 @@ def test_match_cross_camera_skips_centering_for_cameras_with_few_persons() -> No
     assert on.tolist() == off.tolist()
 
 
-def test_camera_statistics_change_embeddings_inside_and_restore_after(models_dir: Path) -> None:
+def test_camera_bn_vectors_move_with_the_cameras_look_and_leave_the_trained_statistics(models_dir: Path) -> None:
     from tasks.embed_reid import ReidEmbedder
 
     rng = np.random.default_rng(5)
     # A "camera" with a strong colour cast: its own BN statistics must move the features.
     crops = [np.clip(rng.normal(60, 30, (96, 48, 3)) + [0, 0, 120], 0, 255).astype(np.uint8) for _ in range(24)]
     embedder = ReidEmbedder(str(models_dir / "osnet_x0_25_msmt17.pt"), batch_size=12)
-    before = embedder(crops[:4])
-    with embedder.camera_statistics(crops):
-        inside = embedder(crops[:4])
-    after = embedder(crops[:4])
-    np.testing.assert_allclose(after, before, atol=1e-5)  # trained statistics restored
-    assert float(np.mean(np.sum(inside * before, axis=1))) < 0.999
-    np.testing.assert_allclose(np.linalg.norm(inside, axis=1), 1.0, atol=1e-5)
+    before = embedder(crops)
+    own = embedder.embed_camera_bn(crops)
+    np.testing.assert_allclose(embedder(crops), before, atol=1e-5)  # trained statistics untouched
+    assert float(np.mean(np.sum(own * before, axis=1))) < 0.999
+    np.testing.assert_allclose(np.linalg.norm(own, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(embedder.embed_camera_bn(crops), own, atol=1e-6)  # re-runs give the same vectors
+    with pytest.raises(ValueError, match="at least 2 crops"):
+        embedder.embed_camera_bn(crops[:1])
 
 
 def test_mutual_best_keeps_only_pairs_that_choose_each_other() -> None:

@@ -19,6 +19,7 @@ from search import load_engine
 from smarttrace.config import load_config
 from storage.artifacts import read_artifact
 from storage.index import IndexConfig, upload_tracklets
+from storage.index_settings import reid_dim
 
 APP = REPO_ROOT / "dashboards" / "app.py"
 TIMEOUT_S = 90  # the first image query loads the detector and OSNet
@@ -48,7 +49,8 @@ def followed_config(search_config, tmp_path_factory) -> tuple[Path, int, int]:
     global_id = int(identities.loc[merged[0], "global_id"])
     identities.loc[merged, "global_id"] = global_id
     folder = tmp_path_factory.mktemp("followed")
-    upload_tracklets(IndexConfig(path=folder / "qdrant"), tracklets, identities)
+    upload_tracklets(IndexConfig(path=folder / "qdrant", reid_dim=reid_dim(load_config(search_config).embed)),
+                     tracklets, identities)
     return write_search_config(folder, run_dir=run_dir, index_path=folder / "qdrant"), global_id, len(merged)
 
 

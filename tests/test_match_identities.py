@@ -18,7 +18,14 @@ import pytest
 
 from smarttrace.config import MatchConfig
 from tasks.clustering import consistency_pass, constrained_average_linkage
-from tasks.match_identities import _persons, _position_gate, _transit_allowed, match_cross_camera, match_in_camera
+from tasks.match_identities import (
+    _persons,
+    _position_gate,
+    _transit_allowed,
+    cross_camera_column,
+    match_cross_camera,
+    match_in_camera,
+)
 
 DIM = 512  # OSNet embedding size
 T0 = pd.Timestamp("2024-05-01 12:00:00", tz="UTC")
@@ -412,6 +419,33 @@ def test_cross_camera_similarity_threshold(threshold, offset, joined):
     table = _table(_seen("a", 1, _look(), 0, 10), _seen("b", 1, _look(threshold + offset), 30, 40))
     ids = match_cross_camera(table, MatchConfig(cross_camera_min_similarity=threshold))
     assert _partition(ids) == (_parts((0, 1)) if joined else _parts((0,), (1,)))
+
+
+def _with_camera_vectors(table: pd.DataFrame, vectors: list[np.ndarray | None]) -> pd.DataFrame:
+    return table.assign(reid_camera_embedding=pd.Series(vectors, index=table.index, dtype=object))
+
+
+def test_cross_camera_compares_the_camera_bn_vectors_where_a_camera_has_them():
+    """Trained-statistics vectors pair a/1 with b/2 (a camera's look hides identity); the camera-BN vectors pair
+    a/1 with b/1. The matcher must follow the camera vectors when asked, and the plain ones when not."""
+    table = _table(_seen("a", 1, _look(), 0, 10), _seen("a", 2, _look(1.0, base=2), 0, 10),
+                   _seen("b", 1, _look(1.0, base=2), 20, 30), _seen("b", 2, _look(), 20, 30))
+    table = _with_camera_vectors(table, [_look(), _look(1.0, base=2), _look(), _look(1.0, base=2)])
+    assert _partition(match_cross_camera(table, MatchConfig())) == _parts((0, 2), (1, 3))
+    plain = MatchConfig(cross_camera_camera_bn=False)
+    assert _partition(match_cross_camera(table, plain)) == _parts((0, 3), (1, 2))
+
+
+def test_a_camera_missing_any_camera_vector_is_compared_by_its_plain_vectors():
+    """Camera b has a camera vector for only one of its two embedded persons: all of b falls back to the plain
+    vectors, never half of a camera in each space. A person with no embedding at all does not count."""
+    table = _table(_seen("a", 1, _look(), 0, 10), _seen("b", 1, _look(), 20, 30), _seen("b", 2, _look(), 20, 30))
+    table = _with_camera_vectors(table, [_look(1.0, base=5), _look(1.0, base=5), None])
+    assert list(cross_camera_column(table, True)) == ["reid_camera_embedding", "reid_embedding", "reid_embedding"]
+    table.loc[2, "reid_embedding"] = None  # b/2 was never embedded (every box too small)
+    assert list(cross_camera_column(table, True)) == ["reid_camera_embedding"] * 3
+    assert list(cross_camera_column(table, False)) == ["reid_embedding"] * 3
+    assert list(cross_camera_column(table.drop(columns="reid_camera_embedding"), True)) == ["reid_embedding"] * 3
 
 
 def test_cross_camera_alike_people_share_an_id_and_strangers_do_not():

@@ -279,8 +279,9 @@ def test_adapted_weights_load_in_the_product_and_change_its_embeddings(short_pet
     assert (cosine > 0.5).all(), cosine  # but a few low-rate steps only nudge it
 
 
-def test_camera_bn_option_changes_the_embed_stage_vectors(short_pets_run, pets_dir):
-    """embed.reid_camera_bn embeds a camera with its own BN statistics: vectors move, stay unit length."""
+def test_camera_bn_adds_a_camera_vector_and_leaves_the_search_vector_alone(short_pets_run, pets_dir):
+    """embed.reid_camera_bn writes `reid_camera_embedding` (the camera's own BN statistics: vectors move, stay unit
+    length) while `reid_embedding`, which an uploaded photo is compared with, keeps the trained statistics."""
     from smarttrace.config import CameraConfig, EmbedConfig
     from storage.artifacts import read_artifact
     from storage.layout import RunLayout
@@ -291,14 +292,23 @@ def test_camera_bn_option_changes_the_embed_stage_vectors(short_pets_run, pets_d
                           start_time="2009-03-01T09:00:00Z")
     tracks = read_artifact(RunLayout(short_pets_run).tracks("pets"), "tracks").to_pandas()
     reid = ReidEmbedder()
-    plain = embed_camera(camera, tracks, EmbedConfig(attribute_weights=""), short_pets_run, reid, None)
-    own_bn = embed_camera(camera, tracks, EmbedConfig(attribute_weights="", reid_camera_bn=True,
-                                                      reid_camera_bn_min_crops=2), short_pets_run, reid, None)
-    a = np.array([v for v in plain.table.column("reid_embedding").to_pylist() if v is not None])
-    b = np.array([v for v in own_bn.table.column("reid_embedding").to_pylist() if v is not None])
-    assert a.shape == b.shape and len(a) > 0
-    np.testing.assert_allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-4)
-    assert float(np.mean(np.sum(a * b, axis=1))) < 0.999
-    again = embed_camera(camera, tracks, EmbedConfig(attribute_weights=""), short_pets_run, reid, None)
-    np.testing.assert_allclose(  # the trained statistics are back after the camera-BN run
-        np.array([v for v in again.table.column("reid_embedding").to_pylist() if v is not None]), a, atol=1e-5)
+
+    def vectors(run, column: str) -> np.ndarray:
+        return np.array([v for v in run.table.column(column).to_pylist() if v is not None])
+
+    off = embed_camera(camera, tracks, EmbedConfig(attribute_weights="", reid_camera_bn=False), short_pets_run, reid,
+                       None)
+    on = embed_camera(camera, tracks, EmbedConfig(attribute_weights="", reid_camera_bn=True,
+                                                  reid_camera_bn_min_crops=2), short_pets_run, reid, None)
+    assert off.table.column("reid_camera_embedding").null_count == off.table.num_rows
+    plain, own = vectors(on, "reid_embedding"), vectors(on, "reid_camera_embedding")
+    assert own.shape == plain.shape and len(plain) > 0
+    np.testing.assert_allclose(plain, vectors(off, "reid_embedding"), atol=1e-5)  # search vector unchanged
+    np.testing.assert_allclose(np.linalg.norm(own, axis=1), 1.0, atol=1e-4)
+    assert float(np.mean(np.sum(plain * own, axis=1))) < 0.999
+    few = embed_camera(camera, tracks, EmbedConfig(attribute_weights="", reid_camera_bn=True,
+                                                   reid_camera_bn_min_crops=10**6), short_pets_run, reid, None)
+    assert few.table.column("reid_camera_embedding").null_count == few.table.num_rows  # too few crops: none
+    again = embed_camera(camera, tracks, EmbedConfig(attribute_weights="", reid_camera_bn=False), short_pets_run,
+                         reid, None)
+    np.testing.assert_allclose(vectors(again, "reid_embedding"), plain, atol=1e-5)  # trained statistics are back

@@ -32,8 +32,9 @@ from search import (
     decode_image,
     load_engine,
 )
-from smarttrace.config import load_config
+from smarttrace.config import EmbedConfig, load_config
 from storage.index import scroll_all
+from storage.index_settings import reid_dim
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("SMARTTRACE_SHARED_DIR", REPO_ROOT.parent / "shared"))
@@ -338,7 +339,8 @@ def test_clip_code_path_with_a_random_model(search_config, tmp_path):
         pa.array(vectors.tolist(), pa.list_(pa.float32())),
     )
     identities = read_artifact(run_dir / "identities.parquet", "identities")
-    upload_tracklets(IndexConfig.for_run_dir(tmp_path, clip_dim=512), tracklets, identities)
+    upload_tracklets(IndexConfig.for_run_dir(tmp_path, clip_dim=512, reid_dim=reid_dim(EmbedConfig())), tracklets,
+                     identities)
     results = engine.search_text("black top and blue jeans", limit=5)
     assert results and all(0.0 <= r.score <= 1.0 for r in results)
     assert all("clip" in r.explanation and "colour rules:" in r.explanation for r in results)
@@ -392,7 +394,7 @@ def upload_attribute_index(search_config: Path, index_path: Path, with_probs: in
     tracklets = tracklets.set_column(tracklets.column_names.index("attribute_probs"), "attribute_probs",
                                      pa.array(rows, pa.list_(pa.float32())))
     identities = read_artifact(run_dir / "identities.parquet", "identities")
-    upload_tracklets(IndexConfig(path=index_path), tracklets, identities)
+    upload_tracklets(IndexConfig(path=index_path, reid_dim=reid_dim(EmbedConfig())), tracklets, identities)
     gids = identities.to_pandas().set_index(["camera_id", "tracklet_id"])["global_id"]
     return {(c, t): int(gids.loc[(c, t)]) for c, t in first.items()}
 

@@ -16,7 +16,8 @@ against the GT by tasks/person_map.py). Scores against the raw ids are printed t
    embed, match in camera, match across cameras) with the default config, then global IDF1,
    false merges and splits, against the plain reference of the same run: every tracklet its
    own identity (no matching).
-3. Embedding throughput (crops/s) and the embed stage's time as a fraction of tracking's.
+3. Embedding throughput (crops/s) and the embed stage's time as a fraction of tracking's, with the same stage
+   run with one model and no camera BN (the product before the ensemble) as the cost reference.
 Ends with ONE JSON line.
 """
 
@@ -47,6 +48,7 @@ from tasks.match_identities import match_cross_camera, match_in_camera  # noqa: 
 from tasks.person_map import apply_person_map, load_person_map  # noqa: E402
 from tasks.track_camera import track_camera  # noqa: E402
 
+SINGLE_MODEL = "osnet_x0_25_msmt17.pt"  # the product's only ReID model before the ensemble (cost reference)
 PROTOCOL = "proxy: PETS09-S2L1 split in 2 time windows as 2 cameras + TUD-Campus + TUD-Stadtmitte (disjoint)"
 
 
@@ -100,7 +102,8 @@ def run_reid(data: Path, embedder: ReidEmbedder) -> dict:
     single_reentry = evaluate_reid(reentry, None, "single", features=plain)
     multi_raw = evaluate_reid(raw, None, "multi", features=features, max_overlap_iou=0.3)
     single_raw = evaluate_reid(raw, None, "single", features=plain)
-    print("ReID, INTRA-CAMERA protocol, PETS09-S2L1 GT crops (OSNet x0.25 MSMT17):")
+    models = " + ".join(path.name for path in embedder.weights_paths)
+    print(f"ReID, INTRA-CAMERA protocol, PETS09-S2L1 GT crops (OSNet {models}, the product's embed.reid_weights):")
     print(_reid_line("people, first appearance, multi-crop", multi))
     print(_reid_line("people, first appearance, single crop", single))
     print(_reid_line("people, re-entry (other visits only), multi-crop", multi_reentry))
@@ -132,12 +135,22 @@ def _truths(cameras, tracks: dict, labels: pd.DataFrame, column: str, persons: d
     return truths
 
 
+def _single_model_embed_seconds(camera: CameraConfig, tracks: pd.DataFrame, config, work: Path, single: ReidEmbedder,
+                                clip) -> float:  # noqa: ANN001 - the config and CLIP types of run_scenario
+    """Seconds the same embed stage takes as the product did before (one model, no camera BN): the cost reference."""
+    plain = config.embed.model_copy(update={"reid_weights": (SINGLE_MODEL,), "reid_camera_bn": False})
+    started = time.perf_counter()
+    embed_camera(camera, tracks, plain, work / "single-model", single, clip)
+    return time.perf_counter() - started
+
+
 def run_scenario(data: Path, config_path: Path, work: Path, dump: Path | None = None) -> dict:
     config = load_config(config_path)
     detector = PersonDetector(config.detector)
     reid = ReidEmbedder(config.embed.reid_weights, config.embed.reid_batch)
     clip = load_clip(config.embed.clip_model, config.embed.clip_pretrained)
-    seconds = {"track": 0.0, "embed": 0.0, "match": 0.0}
+    single = ReidEmbedder(SINGLE_MODEL, config.embed.reid_batch)
+    seconds = {"track": 0.0, "embed": 0.0, "match": 0.0, "embed_single": 0.0}
     crops = 0
     reid_seconds = 0.0
     tracks, tracklets, cameras = {}, [], scenario(data)
@@ -147,6 +160,9 @@ def run_scenario(data: Path, config_path: Path, work: Path, dump: Path | None = 
         t1 = time.perf_counter()
         embedded = embed_camera(camera, run.table.to_pandas(), config.embed, work, reid, clip)
         t2 = time.perf_counter()
+        seconds["embed_single"] += _single_model_embed_seconds(camera, run.table.to_pandas(), config, work, single,
+                                                               clip)
+        t2b = time.perf_counter()
         seconds["track"] += t1 - t0
         seconds["embed"] += t2 - t1
         crops += embedded.crops
@@ -155,7 +171,7 @@ def run_scenario(data: Path, config_path: Path, work: Path, dump: Path | None = 
         table = embedded.table.to_pandas()
         table["person_id"] = match_in_camera(table, config.match)
         tracklets.append(table)
-        seconds["match"] += time.perf_counter() - t2
+        seconds["match"] += time.perf_counter() - t2b
     t3 = time.perf_counter()
     joined = pd.concat(tracklets, ignore_index=True)
     if dump is not None:
@@ -177,7 +193,9 @@ def run_scenario(data: Path, config_path: Path, work: Path, dump: Path | None = 
     print(f"  against raw MOT15 ids (each re-entry a different 'person'): global IDF1 {raw.global_idf1:.3f}, "
           f"false merges {raw.false_merges}")
     print(f"Time: tracking {seconds['track']:.1f} s, embedding {seconds['embed']:.1f} s "
-          f"({crops} crops, {crops / max(reid_seconds, 1e-9):.0f} crops/s OSNet), matching {seconds['match']:.2f} s")
+          f"({crops} crops, {crops / max(reid_seconds, 1e-9):.0f} crops/s OSNet), matching {seconds['match']:.2f} s; "
+          f"the same embed stage with {SINGLE_MODEL} alone and no camera BN (the product before): "
+          f"{seconds['embed_single']:.1f} s")
     return {
         "global_idf1": scores.global_idf1,
         "global_idf1_no_matching": reference.global_idf1,
@@ -190,6 +208,8 @@ def run_scenario(data: Path, config_path: Path, work: Path, dump: Path | None = 
         "global_idf1_mot15_ids": raw.global_idf1,
         "crops_per_s": crops / max(reid_seconds, 1e-9),
         "embed_fraction_of_tracking": seconds["embed"] / max(seconds["track"], 1e-9),
+        "embed_fraction_of_tracking_single_model": seconds["embed_single"] / max(seconds["track"], 1e-9),
+        "embed_ratio_vs_single_model": seconds["embed"] / max(seconds["embed_single"], 1e-9),
         "tracking_s": seconds["track"],
         "embed_s": seconds["embed"],
         "match_s": seconds["match"],
@@ -205,7 +225,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench-identities")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    result = run_reid(args.data, ReidEmbedder())
+    config = load_config(args.config)
+    result = run_reid(args.data, ReidEmbedder(config.embed.reid_weights, config.embed.reid_batch))
     result.update(run_scenario(args.data, args.config, args.work))
     print(json.dumps(result))
 

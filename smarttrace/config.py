@@ -196,11 +196,11 @@ class MatchConfig(_Strict):
     in_camera_min_similarity: float = Field(default=0.8, ge=-1, le=1)
     # Cross-camera: average-linkage threshold on person-level embeddings (camera-BN vectors where the embed stage made
     # them, camera-centred when centering is on). 0.5 from the TUNING split of the real cross-camera sets (half of
-    # each set's people, seed 0, benchmarks/crosscamera.py prints the sweep; the figures reported are on the other
-    # half): pooled pair precision / recall 0.54 / 0.21 at 0.45, 0.65 / 0.15 at 0.5, 0.77 / 0.08 at 0.55: 0.5 has
-    # the best F1 of the thresholds keeping precision near two in three (a stranger merged is worse than a split).
-    # Checked on the PETS09/TUD proxy (benchmarks/identities.py: 0 cross-scene merges). Before the ensemble and
-    # camera BN, 0.6 (single MSMT17 model, chosen on 3DPeS sequences and the proxy).
+    # each set's people, seed 0; benchmarks/crosscamera.py prints the sweep and reports the other half): pooled
+    # pair precision / recall 0.62 / 0.22 at 0.4, 0.67 / 0.20 at 0.45, 0.70 / 0.14 at 0.5, 0.77 / 0.08 at 0.55,
+    # 0.77 / 0.03 at 0.6. 0.5 keeps precision at about 0.7 (a stranger merged is worse than a split) with recall
+    # four times 0.6's. Checked on the PETS09/TUD proxy (benchmarks/identities.py: global IDF1 0.895, 0
+    # cross-scene merges). Before the ensemble and camera BN it was 0.6 (one MSMT17 model).
     cross_camera_min_similarity: float = Field(default=0.5, ge=-1, le=1)
     # Remove each camera's mean person embedding before comparing across cameras (unsupervised; needs no
     # labels). Measured on real cross-camera sets (benchmarks/crosscamera.py, all-gallery rank-1):

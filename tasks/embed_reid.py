@@ -122,7 +122,8 @@ class ReidEmbedder:
                 load_pretrained_weights(model, str(path))
         except Exception as exc:
             raise AssetError(f"ReID weights {path} could not be loaded: {exc}") from exc
-        return model.eval().to(self.device)
+        # channels-last: oneDNN's convolutions run OSNet ~1.3-1.5x faster on our CPUs, same vectors (cosine 1 - 3e-7).
+        return model.eval().to(self.device).to(memory_format=torch.channels_last)
 
     @property
     def dim(self) -> int:
@@ -139,7 +140,8 @@ class ReidEmbedder:
         a model pass when done in float64 numpy)."""
         resized = np.stack([cv2.resize(c, (INPUT_HW[1], INPUT_HW[0]), interpolation=cv2.INTER_LINEAR) for c in crops])
         batch = torch.from_numpy(resized).to(self.device).permute(0, 3, 1, 2).flip(1).float().div_(255.0)
-        return batch.sub_(_MEAN.view(1, 3, 1, 1)).div_(_STD.view(1, 3, 1, 1)).contiguous()
+        batch = batch.sub_(_MEAN.view(1, 3, 1, 1)).div_(_STD.view(1, 3, 1, 1))
+        return batch.contiguous(memory_format=torch.channels_last)
 
     @staticmethod
     def _features(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:

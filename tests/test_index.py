@@ -112,6 +112,7 @@ def _tracklets(
             "num_crops": [8] * n,
             "reid_embedding": [None if i in null_reid else reid[i] for i in range(n)],
             "reid_crop_embeddings": [None] * n,
+            "reid_camera_embedding": [None] * n,
             "clip_embedding": [None if clip is None or i in null_clip else clip[i] for i in range(n)],
             "upper_color": ["red", "blue", "black", "white", "green"][:n] + ["grey"] * max(0, n - 5),
             "upper_color_conf": [0.6] * n,

@@ -3,7 +3,8 @@
 Reads the run's tracks and tracklets artifacts, cuts the training crops from the videos their
 manifests name, fine-tunes, and writes `RUN/models/osnet_x0_25_adapted.pt` plus its manifest
 (source run, cameras, tracklets and crops used, base weights sha256, hyperparameters, code).
-Use it with `embed.reid_weights: <that path>` in the config, then `smarttrace process --from embed`.
+Use it with `embed.reid_weights: [<that path>, osnet_x0_25_market1501.pt]` in the config (it replaces the MSMT17
+member of the default ensemble), then `smarttrace process --from embed`.
 User errors (no such folder, no artifacts, too few usable tracklets) are one line, exit code 2.
 """
 
@@ -133,7 +134,8 @@ def _cmd_adapt_reid(args: argparse.Namespace) -> int:
         log.propagate = False
     out = adapt_run(Path(args.run), Path(args.out) if args.out else None, args.epochs, args.max_tracklets)
     print(out)
-    print(f"use it: embed.reid_weights: {out.resolve()}  (then `smarttrace process CONFIG --from embed`)",
+    print(f"use it: embed.reid_weights: [{out.resolve()}, osnet_x0_25_market1501.pt]  (it replaces the MSMT17 member "
+          "of the default ensemble; then `smarttrace process CONFIG --from embed`)",
           file=sys.stderr)
     return 0
 

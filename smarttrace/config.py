@@ -22,6 +22,12 @@ from smarttrace.errors import ConfigError
 TRACKER_NAMES = ("bytetrack", "botsort", "deepocsort", "strongsort", "ocsort")
 
 
+def weight_names(value: Any) -> tuple[str, ...]:
+    """Model names from one name, a list of names, or names joined by '+' (an ensemble), blanks dropped."""
+    names = [value] if isinstance(value, str | Path) else list(value or [])
+    return tuple(part.strip() for name in names for part in str(name).split("+") if part.strip())
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -173,11 +179,10 @@ class EmbedConfig(_Strict):
     @field_validator("reid_weights", mode="before")
     @classmethod
     def _weights_list(cls, value: Any) -> tuple[str, ...]:
-        names = [value] if isinstance(value, str) else list(value or [])
-        out = tuple(part.strip() for name in names for part in str(name).split("+") if part.strip())
-        if not out:
+        names = weight_names(value)
+        if not names:
             raise ValueError("name at least one ReID weights file")
-        return out
+        return names
 
 
 class MatchConfig(_Strict):

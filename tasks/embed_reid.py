@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from smarttrace.assets import resolve
+from smarttrace.config import weight_names
 from smarttrace.errors import AssetError
 
 log = logging.getLogger("smarttrace.reid")
@@ -62,6 +63,7 @@ def osnet_trunk(osnet: torch.nn.Module) -> torch.nn.Sequential:
 _MEAN = torch.from_numpy(IMAGENET_MEAN)
 _STD = torch.from_numpy(IMAGENET_STD)
 
+
 def _batch_norms(model: torch.nn.Module) -> list[torch.nn.modules.batchnorm._BatchNorm]:
     return [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
 
@@ -82,11 +84,10 @@ def _restore_bn(norms: Sequence[torch.nn.modules.batchnorm._BatchNorm], saved: S
 
 def reid_weight_names(weights: str | Sequence[str]) -> list[str]:
     """One weights name, or several (a list, or names joined by '+'), as a list of names."""
-    names = [weights] if isinstance(weights, str | Path) else list(weights)
-    out = [part.strip() for name in names for part in str(name).split("+") if part.strip()]
-    if not out:
+    names = list(weight_names(weights))
+    if not names:
         raise AssetError("no ReID weights named (embed.reid_weights is empty)")
-    return out
+    return names
 
 
 class ReidEmbedder:
@@ -159,9 +160,9 @@ class ReidEmbedder:
         `batch_size`; each chunk goes through in training mode, so every BatchNorm layer normalises it with the
         chunk's own statistics: a random sample of the camera's, each layer's taken on the camera-normalised output
         of the layers before. The trained running statistics are left untouched. Why not measure the statistics
-        first and embed after (`camera_statistics`): that costs two passes, and one big batch runs at half speed on
-        a CPU; measured on real cross-camera sets (benchmarks/crosscamera.py, ensemble, flip, centred), rank-1 with
-        chunks of 64 vs statistics of every crop: VIPeR 0.366 vs 0.355, CUHK03 val 0.616 vs 0.635.
+        first and embed after: that costs two passes, and one big batch runs at half speed on a CPU. Measured on
+        real cross-camera sets (benchmarks/crosscamera.py, ensemble, flip, centred), rank-1 with chunks of 64 vs
+        statistics of every crop: VIPeR 0.366 vs 0.355, CUHK03 val 0.616 vs 0.635.
         """
         if len(crops) < 2:
             raise ValueError(f"camera BN needs at least 2 crops of a camera, got {len(crops)}")

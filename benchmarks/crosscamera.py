@@ -11,7 +11,7 @@ threshold) comes from other data (3DPeS = tuning, PETS09/TUD proxies), see confi
    set (distractors included); and the published single-shot protocols (VIPeR 316/316, PRID 100 vs 649,
    GRID 125 vs 900, CUHK03 100 vs 100; 10 random splits, 20 for CUHK03; mean and std). Rows per lever:
    `MSMT17 alone +centering` = the single OSNet x0.25 MSMT17 model (the product before the ensemble),
-   `reference` = the product's embedding (`embed.reid_weights`: MSMT17 + Market-1501), flip-averaged, trained
+   `reference` = the product's embedding (`embed.reid_weights`: MSMT17 + Market-1501; `--flip`: flip TTA), trained
    BatchNorm statistics (what image search compares a query photo with), `+camera centering` (per-camera mean
    removed), `+re-ranking` (k-reciprocal, the paper's defaults), `+camera BN` (each camera's own BatchNorm
    statistics) and `+camera BN +centering`: what cross-camera matching compares (`reid_camera_embedding`,
@@ -22,7 +22,7 @@ threshold) comes from other data (3DPeS = tuning, PETS09/TUD proxies), see confi
    and pooled (all sets at once: strangers of every set are candidates). Pairwise precision / recall /
    F1 over cross-camera tracklet pairs, share of multi-camera people given one global id holding only
    them, false merges; the same for the old product (MSMT17 alone, 0.85, no centering) as a ratio.
-3. crops_per_s of the product's embedding (flip TTA included) on this machine.
+3. crops_per_s of the product's embedding (its backend, flip TTA when on) on this machine.
 Ends with ONE JSON line.
 """
 
@@ -53,7 +53,7 @@ from tasks.evaluate_crosscamera import (  # noqa: E402
 )
 from tasks.match_identities import match_cross_camera  # noqa: E402
 from tasks.reid_datasets import DatasetError, load_images, load_set  # noqa: E402
-from tasks.reid_rerank import center_by_camera, l2_normalise, rerank_similarity  # noqa: E402
+from tasks.reid_rerank import center_by_camera, rerank_similarity  # noqa: E402
 
 EVALUATION_SETS = ("viper", "prid", "grid", "cuhk03")
 PRODUCT_ROW = "+camera BN +centering"  # what cross-camera matching compares (embed.reid_camera_bn + centering)
@@ -64,23 +64,15 @@ OLD_CROSS_CAMERA_THRESHOLD = 0.85  # the default before this benchmark existed (
 log = logging.getLogger("crosscamera")
 
 
-def _flip_embed(embedder: ReidEmbedder, crops: list[np.ndarray]) -> np.ndarray:
-    """Flip test-time augmentation: mean of the crop's and its mirror's embedding, re-normalised."""
-    return l2_normalise(embedder(crops) + embedder([np.ascontiguousarray(c[:, ::-1]) for c in crops]))
-
-
 def _camera_bn_embed(embedder: ReidEmbedder, crops: list[np.ndarray], cameras: np.ndarray) -> np.ndarray:
-    """Flip-averaged embeddings under each camera's own BatchNorm statistics, as the embed stage makes them
-    (`ReidEmbedder.embed_camera_bn`); a camera with a single image keeps the trained statistics."""
+    """Embeddings under each camera's own BatchNorm statistics, as the embed stage makes them
+    (`ReidEmbedder.embed_camera_bn`, flip TTA when the embedder has it); a camera with a single image keeps the
+    trained statistics."""
     features = np.zeros((len(crops), embedder.dim), np.float32)
     for camera in np.unique(cameras):
         index = np.flatnonzero(cameras == camera)
         subset = [crops[i] for i in index]
-        if len(subset) < 2:
-            features[index] = _flip_embed(embedder, subset)
-            continue
-        mirrored = [np.ascontiguousarray(c[:, ::-1]) for c in subset]
-        features[index] = l2_normalise(embedder.embed_camera_bn(subset) + embedder.embed_camera_bn(mirrored))
+        features[index] = embedder(subset) if len(subset) < 2 else embedder.embed_camera_bn(subset)
     return features
 
 
@@ -169,9 +161,9 @@ def _reid_set(name: str, crops: list[np.ndarray], images: pd.DataFrame, embedder
               single_embedder: ReidEmbedder | None, camera_bn: bool) -> tuple[dict[str, float], pd.DataFrame]:
     """One set's ReID figures (printed, and as JSON keys) and its tracklets for the identity runs."""
     out: dict[str, float] = {}
-    features = _flip_embed(embedder, crops)
+    features = embedder(crops)
     bn = _camera_bn_embed(embedder, crops, images.camera.to_numpy()) if camera_bn else None
-    single = None if single_embedder is None else _flip_embed(single_embedder, crops)
+    single = None if single_embedder is None else single_embedder(crops)
     rows = _reid_rows(images, features, bn, single)
     _print_reid(name, rows)
     product = rows[PRODUCT_ROW if bn is not None else "+camera centering"]
@@ -255,16 +247,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="ReID weights, several joined by '+' (default: the product's embed.reid_weights)")
     parser.add_argument("--single", default=SINGLE_MODEL, help="the one-model comparison row ('' to skip)")
     parser.add_argument("--no-pooled", action="store_true", help="skip the pooled identity run")
+    parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=EmbedConfig().reid_flip,
+                        help="flip TTA (default: the product's embed.reid_flip)")
     parser.add_argument("--no-camera-bn", action="store_true", help="skip camera BN (then the product row is "
                         "centering alone)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    embedder = ReidEmbedder(args.weights)
-    single_embedder = ReidEmbedder(args.single) if args.single and args.single != args.weights else None
+    embedder = ReidEmbedder(args.weights, flip=args.flip)
+    single = args.single and args.single != args.weights
+    single_embedder = ReidEmbedder(args.single, flip=args.flip) if single else None
     out: dict[str, float | int | str] = {}
     tracklets, crops_total, embed_seconds = [], 0, 0.0
-    print(f"ReID across real cameras, OSNet {args.weights} ({embedder.dim}-d), flip TTA; protocol 'all-gallery' "
-          "unless named")
+    print(f"ReID across real cameras, OSNet {args.weights} ({embedder.dim}-d), flip TTA {'on' if args.flip else 'off'}"
+          f", {embedder.backend}; protocol 'all-gallery' unless named")
     for name in args.sets.split(","):
         try:
             crops, reid_set = load_images(load_set(name, args.data))
@@ -274,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in reid_set.skipped:
             print(f"  {name}: skipped file {line}")
         started = time.perf_counter()
-        _flip_embed(embedder, crops[:256])  # the product's embedding speed, on this set's crops
+        embedder(crops[:256])  # the product's embedding speed, on this set's crops
         embed_seconds += time.perf_counter() - started
         crops_total += len(crops[:256])
         figures, frame = _reid_set(name, crops, reid_set.images, embedder, single_embedder, not args.no_camera_bn)
@@ -282,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         tracklets.append(frame)
     out.update(_identity_runs(tracklets, not args.no_pooled))
     out["crops_per_s"] = crops_total / embed_seconds if embed_seconds else 0.0
+    out["flip_tta"] = bool(args.flip)
     out["protocol"] = ("all-gallery (every image a query vs all images of the other cameras); <set>_rank1 = camera BN "
                        "+ centering (what cross-camera matching compares); *_std = published")
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}))

@@ -17,7 +17,8 @@ against the GT by tasks/person_map.py). Scores against the raw ids are printed t
    false merges and splits, against the plain reference of the same run: every tracklet its
    own identity (no matching).
 3. Embedding throughput (crops/s) and the embed stage's time as a fraction of tracking's, with the same stage
-   run with one model and no camera BN (the product before the ensemble) as the cost reference.
+   run with one model, no camera BN, on PyTorch (the product before the ensemble and OpenVINO) as the cost
+   reference.
 Ends with ONE JSON line.
 """
 
@@ -147,9 +148,10 @@ def _single_model_embed_seconds(camera: CameraConfig, tracks: pd.DataFrame, conf
 def run_scenario(data: Path, config_path: Path, work: Path, dump: Path | None = None) -> dict:
     config = load_config(config_path)
     detector = PersonDetector(config.detector)
-    reid = ReidEmbedder(config.embed.reid_weights, config.embed.reid_batch)
+    reid = ReidEmbedder(config.embed.reid_weights, config.embed.reid_batch, backend=config.embed.reid_backend,
+                        flip=config.embed.reid_flip)
     clip = load_clip(config.embed.clip_model, config.embed.clip_pretrained)
-    single = ReidEmbedder(SINGLE_MODEL, config.embed.reid_batch)
+    single = ReidEmbedder(SINGLE_MODEL, config.embed.reid_batch, backend="torch")  # the product before: PyTorch
     seconds = {"track": 0.0, "embed": 0.0, "match": 0.0, "embed_single": 0.0}
     crops = 0
     reid_seconds = 0.0
@@ -194,7 +196,7 @@ def run_scenario(data: Path, config_path: Path, work: Path, dump: Path | None = 
           f"false merges {raw.false_merges}")
     print(f"Time: tracking {seconds['track']:.1f} s, embedding {seconds['embed']:.1f} s "
           f"({crops} crops, {crops / max(reid_seconds, 1e-9):.0f} crops/s OSNet), matching {seconds['match']:.2f} s; "
-          f"the same embed stage with {SINGLE_MODEL} alone and no camera BN (the product before): "
+          f"the same embed stage with {SINGLE_MODEL} alone, no camera BN, PyTorch (the product before): "
           f"{seconds['embed_single']:.1f} s")
     return {
         "global_idf1": scores.global_idf1,

@@ -54,7 +54,6 @@ from storage.edge_index import attribute_query_vector, folder_size_mb  # noqa: E
 from storage.index import (  # noqa: E402
     REID_VECTOR,
     IndexConfig,
-    _attribute_payload,  # the product's attribute payload fields, made the same way as an upload
     clear_reader_cache,
     count_points,
     current_version,
@@ -63,6 +62,7 @@ from storage.index import (  # noqa: E402
     publish_batches,
     search_vectors,
 )
+from storage.index_points import attribute_payload  # noqa: E402 - the payload fields an upload writes
 from storage.schemas import ATTRIBUTE_VOCABULARY  # noqa: E402
 from tasks.attribute_scoring import score_constraints  # noqa: E402
 from tasks.text_query import parse_description  # noqa: E402
@@ -167,7 +167,7 @@ def payload(points: dict, i: int) -> dict:
         "start_timestamp": None, "end_timestamp": None, "start_epoch": start, "end_epoch": start + 10,
         "video_path": "/videos/x.mp4", "thumbnail_path": None, "best_frame": 10, "upper_color": "black",
         "upper_color_conf": 0.5, "lower_color": "blue", "lower_color_conf": 0.5, "has_reid": True, "has_clip": False,
-        **_attribute_payload(points["probs"][i].tolist()),
+        **attribute_payload(points["probs"][i].tolist()),
     }  # fmt: skip
 
 

@@ -140,8 +140,9 @@ def embed_tracklets_task(
         return str(path)
     tracks = read_artifact(Path(tracks_path), "tracks").to_pandas()
     clip = load_clip(config.embed.clip_model, config.embed.clip_pretrained)
-    run = embed_camera(camera, tracks, config.embed, layout.root,
-                       ReidEmbedder(config.embed.reid_weights, config.embed.reid_batch), clip, attributes)
+    reid = ReidEmbedder(config.embed.reid_weights, config.embed.reid_batch, backend=config.embed.reid_backend,
+                        flip=config.embed.reid_flip)
+    run = embed_camera(camera, tracks, config.embed, layout.root, reid, clip, attributes)
     manifest = build_manifest(
         stage="embed", inputs=[Path(tracks_path)], config_hash=key, models=models, cache_key=key,
         camera_id=camera.id, crops=run.crops, seconds=run.seconds, clip=None if clip is None else clip.pretrained,

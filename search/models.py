@@ -48,7 +48,9 @@ class QueryModels:
         """The OSNet embedder the pipeline used for the index's `reid` vectors."""
         from tasks.embed_reid import ReidEmbedder
 
-        return self._lazy("_reid", lambda: ReidEmbedder(self.config.embed.reid_weights, self.config.embed.reid_batch))
+        return self._lazy("_reid", lambda: ReidEmbedder(
+            self.config.embed.reid_weights, self.config.embed.reid_batch, backend=self.config.embed.reid_backend,
+            flip=self.config.embed.reid_flip))
 
     def detector(self, size: int) -> Any:
         """One detector per canvas size: a detector reloads whenever its input shape changes."""

@@ -51,6 +51,10 @@ Qdrant's embedded Rust engine (qdrant-edge, `storage.edge_index`) that readers q
 
 Costs of this choice: each reader process holds a private copy of the version on disk (deleted
 when the next version is loaded) and two versions are kept.
+
+This module holds the clients, the collection schema, upload and reading. What a point holds (input
+checks, payloads) is `storage.index_points`; writing and pruning published versions is
+`storage.index_versions`; the errors are `storage.index_errors`. All of them are re-exported here.
 """
 
 from __future__ import annotations
@@ -59,8 +63,6 @@ import contextlib
 import errno
 import json
 import logging
-import math
-import os
 import shutil
 import sqlite3
 import threading
@@ -75,24 +77,46 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from smarttrace.errors import ArtifactError, SmartTraceError
 from storage.edge_index import (
     ATTRIBUTE_VECTOR,
     Batch,
     EdgeIndexError,
     EdgeReader,
     make_filter,
-    write_version_batches,
 )
 from storage.edge_index import Columns as PayloadColumns  # the points a text query scores, as columns
+from storage.index_errors import IndexLockedError, IndexSchemaError, IndexUnavailableError
+from storage.index_points import (
+    ATTRIBUTE_PAYLOAD,
+    PAYLOAD_INDEXES,
+    check_tracklets,
+    identity_lookup,
+    tracklet_payload,
+)
+from storage.index_versions import (
+    ROOM_FIXED_BYTES,
+    SOURCE_STAMP_FILE,
+    folder_locked,
+    read_current,
+    room_needed,
+    source_stamp,
+    write_published,
+)
 from storage.schemas import ATTRIBUTE_VOCABULARY
 from tasks.attribute_scoring import ATTRIBUTE_FILTERS
+
+__all__ = [  # the index's API; the names re-exported from its helper modules are part of it
+    "CLIP_VECTOR", "REID_VECTOR", "TEXT_CANDIDATES",
+    "IndexConfig", "IndexLockedError", "IndexSchemaError", "IndexUnavailableError", "PAYLOAD_INDEXES", "PayloadColumns",
+    "ROOM_FIXED_BYTES", "SearchHit", "TimeBound", "clear_reader_cache", "count_points", "current_version",
+    "delete_camera_points", "ensure_collection", "open_client", "payload_columns", "point_id", "publish_batches",
+    "room_needed", "scroll_all", "search_vectors", "upload_tracklets",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -109,46 +133,9 @@ SCROLL_PAGE = 1024
 # Text search re-scores exactly this many of the engine's best points by the attribute query (at least;
 # 20 per requested person otherwise): recall@20 against scoring every point, benchmarks/search_scale.py.
 TEXT_CANDIDATES = 500
-SNAPSHOTS_KEPT = 2  # published versions kept besides those being loaded by a reader
 _LOCK_ERROR_TEXT = "already accessed by another instance"
-_CURRENT_FILE = "CURRENT"
-_SOURCE_STAMP_FILE = ".smarttrace-source.json"
 _MAX_BACKOFF_S = 0.25
 
-# Payload fields with a server-side index, and their type. Local mode ignores them (see above).
-PAYLOAD_INDEXES: dict[str, qm.PayloadSchemaType] = {
-    "camera_id": qm.PayloadSchemaType.KEYWORD,
-    "global_id": qm.PayloadSchemaType.INTEGER,
-    "person_id": qm.PayloadSchemaType.INTEGER,
-    "start_epoch": qm.PayloadSchemaType.FLOAT,
-    "end_epoch": qm.PayloadSchemaType.FLOAT,
-    "upper_color": qm.PayloadSchemaType.KEYWORD,
-    "lower_color": qm.PayloadSchemaType.KEYWORD,
-    # Attributes (when the attribute model ran): the decided gender and age group, and the probability
-    # of each dashboard filter (`p_female`, `p_bag`, ... see tasks.attribute_scoring.ATTRIBUTE_FILTERS).
-    "has_attributes": qm.PayloadSchemaType.BOOL,
-    "gender": qm.PayloadSchemaType.KEYWORD,
-    "age_group": qm.PayloadSchemaType.KEYWORD,
-    **{f"p_{name}": qm.PayloadSchemaType.FLOAT for name in ATTRIBUTE_FILTERS},
-}
-_ENGINE_FIELDS = {field: schema.value for field, schema in PAYLOAD_INDEXES.items()}  # the same fields, for the engine
-ATTRIBUTE_PAYLOAD = "attribute_probs"  # payload key of the full probability list (ATTRIBUTE_VOCABULARY order)
-# PETA's age groups, in order, and how the payload names the most probable one.
-AGE_GROUPS = (("personalLess15", "under 15"), ("personalLess30", "16-30"), ("personalLess45", "31-45"),
-              ("personalLess60", "46-60"), ("personalLarger60", "over 60"))  # fmt: skip
-_VOCAB_INDEX = {name: i for i, name in enumerate(ATTRIBUTE_VOCABULARY)}
-
-
-class IndexUnavailableError(SmartTraceError):
-    """The index cannot be used: nothing uploaded yet, the server is unreachable, bad credentials."""
-
-
-class IndexLockedError(IndexUnavailableError):
-    """Another process held the embedded index folder for longer than `lock_timeout_s`."""
-
-
-class IndexSchemaError(SmartTraceError):
-    """A collection's vectors, or the vectors given to it, do not have the configured sizes."""
 
 
 class IndexConfig(BaseModel):
@@ -219,28 +206,6 @@ def point_id(camera_id: str, tracklet_id: int) -> str:
 # Locking and clients
 
 
-def _folder_locked(folder: Path) -> bool:
-    """Whether another client (this process included) holds the folder's qdrant lock.
-
-    Probing with the same lock qdrant takes (portalocker, flock on POSIX) costs microseconds,
-    whereas letting `QdrantClient(path=...)` find out costs a full load of the folder.
-    """
-    import portalocker  # qdrant imports it lazily too: it can fail on read-only systems
-
-    lock_file = folder / ".lock"
-    try:
-        handle = open(lock_file, "r+")  # closed below whatever happens
-    except FileNotFoundError:
-        return False
-    with handle:
-        try:
-            portalocker.lock(handle, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING)
-        except portalocker.exceptions.LockException:
-            return True
-        portalocker.unlock(handle)
-    return False
-
-
 def _open_local(folder: Path, timeout_s: float, must_exist: bool, deadline: float | None = None) -> QdrantClient:
     """Open an embedded client on `folder`, retrying with backoff while another process holds it.
 
@@ -252,7 +217,7 @@ def _open_local(folder: Path, timeout_s: float, must_exist: bool, deadline: floa
         if must_exist and not (folder / "meta.json").is_file():
             # QdrantLocal would create an empty storage here; a vanished snapshot is retried by the caller.
             raise FileNotFoundError(f"{folder} holds no qdrant storage")
-        if not _folder_locked(folder):
+        if not folder_locked(folder):
             try:
                 return QdrantClient(path=str(folder))
             except RuntimeError as exc:
@@ -362,47 +327,6 @@ def _is_local(client: QdrantClient) -> bool:
 # Publishing snapshots (embedded mode)
 
 
-def _source_stamp(folder: Path) -> dict[str, list[int]]:
-    """Size and mtime of every storage file: tells whether live/ changed since the last publish."""
-    stamp: dict[str, list[int]] = {}
-    for root, _dirs, files in os.walk(folder):
-        for name in files:
-            if name == ".lock" or name.endswith((".tmp", "-journal", "-wal", "-shm")):
-                continue
-            full = Path(root) / name
-            stat = full.stat()
-            stamp[full.relative_to(folder).as_posix()] = [stat.st_size, stat.st_mtime_ns]
-    return stamp
-
-
-def _read_current(published: Path) -> str | None:
-    try:
-        version = (published / _CURRENT_FILE).read_text().strip()
-    except FileNotFoundError:
-        return None
-    if not version or "/" in version or "\\" in version or version.startswith("."):
-        raise IndexUnavailableError(f"{published / _CURRENT_FILE} is corrupt ('{version[:40]}'): delete {published}")
-    return version
-
-
-def _fsync_tree(folder: Path) -> None:
-    for root, _dirs, files in os.walk(folder):
-        for name in files:
-            with open(Path(root) / name, "rb") as handle:
-                os.fsync(handle.fileno())
-    _fsync_dir(folder)
-
-
-def _fsync_dir(folder: Path) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _publish(config: IndexConfig, client: QdrantClient) -> str | None:
     """Write live/'s points as a new engine version and point CURRENT at it. Caller holds live/'s lock.
 
@@ -411,15 +335,15 @@ def _publish(config: IndexConfig, client: QdrantClient) -> str | None:
     live, published = config.live_path, config.published_path
     if not (live / "meta.json").is_file():
         return None
-    stamp = _source_stamp(live)
-    current = _read_current(published)
+    stamp = source_stamp(live)
+    current = read_current(published)
     if current is not None:
         with contextlib.suppress(OSError, ValueError):
-            if json.loads((published / current / _SOURCE_STAMP_FILE).read_text()) == stamp:
+            if json.loads((published / current / SOURCE_STAMP_FILE).read_text()) == stamp:
                 return current
     ids, vectors, payloads = _version_payloads(client, config)
     dims = {n: m.shape[1] for n, m in vectors.items()}
-    version = _write_published(published, [(ids, vectors, payloads)], len(ids), dims, stamp)
+    version = write_published(published, [(ids, vectors, payloads)], len(ids), dims, stamp)
     logger.info("published index version %s (%d points) from %s", version, len(ids), live)
     return version
 
@@ -432,71 +356,8 @@ def publish_batches(config: IndexConfig, batches: Iterable[Batch], total: int, d
     `upload_tracklets` writes them), made on demand: 1M payload dicts at once would take ~21 GB.
     `total` = the points in all batches. The caller must be the only publisher of `config.path`.
     """
-    return _write_published(config.published_path, batches, total, dict(dims), stamp={})
+    return write_published(config.published_path, batches, total, dict(dims), stamp={})
 
-
-def _write_published(
-    published: Path, batches: Iterable[Batch], total: int, dims: Mapping[str, int], stamp: dict[str, list[int]]
-) -> str:
-    """Write a version into a temp folder, rename it into place, then point CURRENT at it.
-
-    Temp folder + rename: a reader sees a version whole or not at all, and CURRENT only ever names
-    complete versions.
-    """
-    published.mkdir(parents=True, exist_ok=True)
-    for stale in published.glob(".tmp-*"):  # left by a publisher that died: we hold the only write lock
-        shutil.rmtree(stale, ignore_errors=True)
-    _check_room(published, total, dims)
-    version = f"v{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
-    tmp = published / f".tmp-{version}"
-    try:
-        write_version_batches(tmp, dims, batches, total, field_indexes=_ENGINE_FIELDS)
-        (tmp / _SOURCE_STAMP_FILE).write_text(json.dumps(stamp))
-        _fsync_tree(tmp)
-        os.rename(tmp, published / version)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # a failed write (disk full) must not keep holding the space
-        raise
-    pointer_tmp = published / f".{_CURRENT_FILE}.{uuid.uuid4().hex[:8]}.tmp"
-    with open(pointer_tmp, "w") as handle:
-        handle.write(version + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(pointer_tmp, published / _CURRENT_FILE)
-    _fsync_dir(published)
-    _remove_old_versions(published, keep=version)
-    return version
-
-
-# Room a new version needs before it is written. The engine writes through memory-mapped, sparse
-# preallocated files: on a full disk the page fault kills the process with SIGBUS (measured:
-# benchmarks/faults.py diskfull@publish, exit -7) instead of raising ENOSPC, so the space is checked first.
-ROOM_FIXED_BYTES = 4 * 1024 * 1024  # an engine shard's own files (1.2 MB allocated for a 16-point version)
-ROOM_PAYLOAD_BYTES = 2048  # per point: payload + payload indexes (a 20k-point version: 6.4 KB/point in all)
-
-
-def room_needed(points: int, dims: Mapping[str, int]) -> int:
-    """Bytes to have free before writing a version: an upper bound per point (each vector three times:
-    stored, graph and optimiser copies) + payload, plus the shard's fixed files. Measured: a 20k-point
-    512 + 170-d version allocates 127 MB; this asks for 208 MB."""
-    return ROOM_FIXED_BYTES + points * (3 * 4 * sum(dims.values()) + ROOM_PAYLOAD_BYTES)
-
-
-def _check_room(published: Path, points: int, dims: Mapping[str, int]) -> None:
-    """Raise ENOSPC (named as disk full by the callers) when the disk cannot take a new version."""
-    need, free = room_needed(points, dims), shutil.disk_usage(published).free
-    if free < need:
-        raise OSError(errno.ENOSPC, f"No space left on device: a new index version of {points} points needs "
-                      f"~{need / 2**20:.0f} MB, {free / 2**20:.0f} MB free at {published}")
-
-
-def _remove_old_versions(published: Path, keep: str) -> None:
-    """Delete versions older than the newest few, unless a reader is loading one right now."""
-    versions = sorted(p for p in published.iterdir() if p.is_dir() and p.name.startswith("v"))
-    for folder in versions[:-SNAPSHOTS_KEPT]:
-        if folder.name == keep or _folder_locked(folder):
-            continue
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -556,184 +417,6 @@ def ensure_collection(client: QdrantClient, config: IndexConfig) -> None:
 # Upload
 
 
-_REQUIRED_COLUMNS = (
-    "camera_id", "tracklet_id", "start_frame", "end_frame", "start_time_s", "end_time_s",
-    "start_timestamp", "end_timestamp", "video_path", "reid_embedding",
-)
-_OPTIONAL_COLUMNS = (
-    "thumbnail_path", "best_frame", "clip_embedding",
-    "upper_color", "upper_color_conf", "lower_color", "lower_color_conf", "attribute_probs",
-)
-
-
-def _as_table(data: pa.Table | pd.DataFrame, columns: Sequence[str]) -> pa.Table:
-    """The wanted columns that exist, as Arrow (heavy columns such as crop embeddings left out)."""
-    if isinstance(data, pa.Table):
-        return data.select([c for c in columns if c in data.column_names])
-    if isinstance(data, pd.DataFrame):
-        return pa.Table.from_pandas(data[[c for c in columns if c in data.columns]], preserve_index=False)
-    raise TypeError(f"expected a pyarrow Table or a pandas DataFrame, got {type(data).__name__}")
-
-
-def _tracklet_name(table: pa.Table, row: int) -> str:
-    return f"{table.column('camera_id')[row].as_py()}/{table.column('tracklet_id')[row].as_py()}"
-
-
-def _check_vectors(table: pa.Table, column: str, dim: int, what: str) -> None:
-    """Every non-null vector has `dim` finite values; the message names the first bad tracklet."""
-    values = table.column(column).combine_chunks()  # parent indices below are per chunk otherwise
-    lengths = pc.list_value_length(values).to_numpy(zero_copy_only=False)
-    present = ~pd.isna(lengths)
-    wrong = np.flatnonzero(present & (np.nan_to_num(lengths, nan=dim) != dim))
-    if wrong.size:
-        row = int(wrong[0])
-        raise IndexSchemaError(
-            f"{what} of tracklet {_tracklet_name(table, row)} has "
-            f"{int(lengths[row])} values, the index expects {dim} ({wrong.size} tracklets differ): "
-            "the embedding model and index config disagree"
-        )
-    flat = pc.list_flatten(values).to_numpy(zero_copy_only=False)
-    if flat.size and not np.isfinite(flat).all():
-        parents = pc.list_parent_indices(values).to_numpy()
-        row = int(parents[np.flatnonzero(~np.isfinite(flat))[0]])
-        raise IndexSchemaError(
-            f"{what} of tracklet {_tracklet_name(table, row)} holds NaN or infinite values"
-        )
-
-
-def _check_attribute_probs(table: pa.Table) -> None:
-    """Each non-null list has one probability in [0, 1] (or NaN: not predicted) per vocabulary name."""
-    values = table.column("attribute_probs").combine_chunks()
-    lengths = pc.list_value_length(values).to_numpy(zero_copy_only=False)
-    present = ~pd.isna(lengths)
-    wrong = np.flatnonzero(present & (np.nan_to_num(lengths, nan=len(ATTRIBUTE_VOCABULARY)) != len(
-        ATTRIBUTE_VOCABULARY)))
-    if wrong.size:
-        raise IndexSchemaError(
-            f"attribute_probs of tracklet {_tracklet_name(table, int(wrong[0]))} has {int(lengths[wrong[0]])} values, "
-            f"the attribute vocabulary has {len(ATTRIBUTE_VOCABULARY)}: the tracklets come from another release"
-        )
-    flat = pc.list_flatten(values).to_numpy(zero_copy_only=False).astype(np.float64)
-    bad = ~np.isnan(flat) & ((flat < 0) | (flat > 1))
-    if bad.any():
-        row = int(pc.list_parent_indices(values).to_numpy()[np.flatnonzero(bad)[0]])
-        raise IndexSchemaError(f"attribute_probs of tracklet {_tracklet_name(table, row)} holds values outside [0, 1]")
-
-
-def _aware(value: Any) -> datetime | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
-        return None
-    if isinstance(value, pd.Timestamp):
-        value = value.to_pydatetime()
-    if not isinstance(value, datetime):
-        raise ArtifactError(f"expected a timestamp, got {value!r}")
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe payload value: NaN -> None, numpy scalars -> Python."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float):
-        return None if math.isnan(value) else round(value, 6)
-    return value
-
-
-def _identity_lookup(identities: pa.Table | pd.DataFrame | None) -> dict[tuple[str, int], tuple[int, int]]:
-    if identities is None:
-        return {}
-    table = _as_table(identities, ("camera_id", "tracklet_id", "person_id", "global_id"))
-    missing = [c for c in ("camera_id", "tracklet_id", "person_id", "global_id") if c not in table.column_names]
-    if missing:
-        raise ArtifactError(f"identities lack the fields {', '.join(missing)}")
-    return {
-        (row["camera_id"], int(row["tracklet_id"])): (int(row["person_id"]), int(row["global_id"]))
-        for row in table.to_pylist()
-    }
-
-
-def _payload(
-    row: dict[str, Any], identity: tuple[int, int] | None, location: str | None, has_clip: bool
-) -> dict[str, Any]:
-    start, end = _aware(row["start_timestamp"]), _aware(row["end_timestamp"])
-    person_id, global_id = identity if identity is not None else (-1, -1)
-    return {
-        "camera_id": row["camera_id"],
-        "tracklet_id": int(row["tracklet_id"]),
-        "person_id": person_id,
-        "global_id": global_id,
-        "location": location,
-        "start_frame": int(row["start_frame"]),
-        "end_frame": int(row["end_frame"]),
-        "start_time_s": _clean(row["start_time_s"]),
-        "end_time_s": _clean(row["end_time_s"]),
-        "start_timestamp": start.isoformat() if start else None,
-        "end_timestamp": end.isoformat() if end else None,
-        "start_epoch": start.timestamp() if start else None,
-        "end_epoch": end.timestamp() if end else None,
-        "video_path": row["video_path"],
-        "thumbnail_path": row.get("thumbnail_path"),
-        "best_frame": _clean(row.get("best_frame")),
-        "upper_color": row.get("upper_color"),
-        "upper_color_conf": _clean(row.get("upper_color_conf")),
-        "lower_color": row.get("lower_color"),
-        "lower_color_conf": _clean(row.get("lower_color_conf")),
-        "has_reid": row["reid_embedding"] is not None,
-        "has_clip": has_clip,
-        **_attribute_payload(row.get("attribute_probs")),
-    }
-
-
-def _attribute_payload(probs: Sequence[float | None] | None) -> dict[str, Any]:
-    """The attribute fields of a point: the full list (NaN -> None), decided gender and age group, and
-    the probability behind each dashboard filter, so a Qdrant server can filter on them."""
-    if probs is None:
-        return {"has_attributes": False}
-    values = np.array([np.nan if v is None else v for v in probs], dtype=np.float64)
-
-    def best(names: Sequence[str]) -> float | None:
-        found = [values[_VOCAB_INDEX[n]] for n in names if n in _VOCAB_INDEX and not np.isnan(values[_VOCAB_INDEX[n]])]
-        return round(float(max(found)), 4) if found else None
-
-    female, male = best(["personalFemale"]), best(["personalMale"])
-    gender = "unknown"
-    if female is not None and female >= 0.5 and (male is None or female > male):
-        gender = "female"
-    elif male is not None and male >= 0.5 and (female is None or male > female):
-        gender = "male"
-    ages = [(best([name]), label) for name, label in AGE_GROUPS]
-    known_ages = [(p, label) for p, label in ages if p is not None]
-    return {
-        "has_attributes": True,
-        ATTRIBUTE_PAYLOAD: [None if np.isnan(v) else round(float(v), 4) for v in values],
-        "gender": gender,
-        "age_group": max(known_ages)[1] if known_ages else None,
-        **{f"p_{name}": best(attributes) for name, (_label, attributes) in ATTRIBUTE_FILTERS.items()},
-    }
-
-
-def _prepare(config: IndexConfig, tracklets: pa.Table | pd.DataFrame) -> pa.Table:
-    """Check the whole input before the index is touched: a bad row must not leave half an upload."""
-    table = _as_table(tracklets, _REQUIRED_COLUMNS + _OPTIONAL_COLUMNS)
-    missing = [c for c in _REQUIRED_COLUMNS if c not in table.column_names]
-    if missing:
-        raise ArtifactError(f"tracklets to index lack the fields {', '.join(missing)}")
-    for column in ("camera_id", "tracklet_id"):
-        if table.column(column).null_count:
-            raise ArtifactError(f"tracklets to index have null {column} values")
-    seen: set[tuple[str, int]] = set()
-    for key in zip(table.column("camera_id").to_pylist(), table.column("tracklet_id").to_pylist(), strict=True):
-        if key in seen:
-            raise ArtifactError(f"tracklets to index repeat tracklet {key[0]}/{key[1]}: one row per tracklet")
-        seen.add(key)
-    _check_vectors(table, "reid_embedding", config.reid_dim, "reid_embedding")
-    if "attribute_probs" in table.column_names and table.column("attribute_probs").null_count < table.num_rows:
-        _check_attribute_probs(table)
-    if config.clip_dim is not None and "clip_embedding" in table.column_names:
-        _check_vectors(table, "clip_embedding", config.clip_dim, "clip_embedding")
-    return table
-
-
 def upload_tracklets(
     config: IndexConfig,
     tracklets: pa.Table | pd.DataFrame,
@@ -753,8 +436,8 @@ def upload_tracklets(
     deletes that camera's other points in the same session, so readers never see old and new
     tracklets mixed. A camera left with no tracklets needs `delete_camera_points(config, cam, [])`.
     """
-    table = _prepare(config, tracklets)
-    ids = _identity_lookup(identities)
+    table = check_tracklets(tracklets, config.reid_dim, config.clip_dim)
+    ids = identity_lookup(identities)
     locations = dict(location_by_camera or {})
     use_clip = config.clip_dim is not None and "clip_embedding" in table.column_names
     has_clip_column = "clip_embedding" in table.column_names
@@ -779,7 +462,7 @@ def upload_tracklets(
                     qm.PointStruct(
                         id=point_id(row["camera_id"], row["tracklet_id"]),
                         vector=vector,
-                        payload=_payload(row, identity, locations.get(row["camera_id"]), clip is not None),
+                        payload=tracklet_payload(row, identity, locations.get(row["camera_id"]), clip is not None),
                     )
                 )
             client.upsert(config.collection, points=points, wait=True)
@@ -906,7 +589,7 @@ _readers_lock = threading.Lock()
 
 def current_version(config: IndexConfig) -> str | None:
     """The published version readers answer from (embedded mode); None before the first publish."""
-    return _read_current(config.published_path)
+    return read_current(config.published_path)
 
 
 def _load_reader(config: IndexConfig) -> EdgeReader:
@@ -914,7 +597,7 @@ def _load_reader(config: IndexConfig) -> EdgeReader:
     published = config.published_path
     deadline = time.monotonic() + config.lock_timeout_s
     while True:
-        version = _read_current(published)
+        version = read_current(published)
         if version is None or not (published / version).is_dir():
             if not (config.live_path / "meta.json").is_file():
                 if version is None:
@@ -926,7 +609,7 @@ def _load_reader(config: IndexConfig) -> EdgeReader:
                     f"the published index {published / version} is missing and there is no {config.live_path} "
                     "to publish it from: upload the tracklets again"
                 )
-            if version is not None and _read_current(published) != version:
+            if version is not None and read_current(published) != version:
                 continue  # replaced between the two reads
             with open_client(config):  # publishes live/ on exit (again, if the version was deleted by hand)
                 pass
@@ -934,7 +617,7 @@ def _load_reader(config: IndexConfig) -> EdgeReader:
         try:
             return EdgeReader(published / version, version)
         except (FileNotFoundError, shutil.Error, EdgeIndexError) as exc:
-            if _read_current(published) != version:
+            if read_current(published) != version:
                 continue  # removed after a newer publish while we copied it: take the newer one
             if time.monotonic() > deadline:
                 raise IndexUnavailableError(
@@ -951,11 +634,11 @@ def _reader(config: IndexConfig) -> EdgeReader:
     """
     key = (config.path.resolve(), config.collection)
     cached = _readers.get(key)
-    if cached is not None and _read_current(config.published_path) == cached.version:
+    if cached is not None and read_current(config.published_path) == cached.version:
         return cached
     with _readers_lock:  # one loader per process; others wait for it instead of loading too
         cached = _readers.get(key)
-        if cached is not None and _read_current(config.published_path) == cached.version:
+        if cached is not None and read_current(config.published_path) == cached.version:
             return cached
         try:
             reader = _load_reader(config)

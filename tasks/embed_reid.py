@@ -23,6 +23,7 @@ import torch
 from smarttrace.assets import resolve
 from smarttrace.config import weight_names
 from smarttrace.errors import AssetError
+from tasks.reid_openvino import OpenVinoOsnet, openvino_available
 
 log = logging.getLogger("smarttrace.reid")
 INPUT_HW = (256, 128)  # OSNet's training input size (height, width), pixels
@@ -82,6 +83,29 @@ def _restore_bn(norms: Sequence[torch.nn.modules.batchnorm._BatchNorm], saved: S
             m.momentum = momentum
 
 
+def _mirrored(crops: Sequence[np.ndarray]) -> list[np.ndarray]:
+    return [np.ascontiguousarray(crop[:, ::-1]) for crop in crops]
+
+
+def _with_mirror(vectors: np.ndarray, mirror: Callable[[], np.ndarray]) -> np.ndarray:
+    """Flip TTA: the unit vectors plus their mirrors' (`mirror()`), re-normalised."""
+    both = vectors + mirror()
+    return (both / np.maximum(np.linalg.norm(both, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """"auto" -> OpenVINO on a CPU when it is installed (same vectors, ~3-6x faster), else PyTorch."""
+    if backend not in ("auto", "torch", "openvino"):
+        raise ValueError(f"unknown ReID backend {backend!r}: use auto, torch or openvino")
+    if backend == "openvino" and device.type != "cpu":
+        raise ValueError(f"the OpenVINO ReID backend runs on the CPU, not on {device}")
+    if backend == "openvino" and not openvino_available():
+        raise AssetError("embed.reid_backend is openvino but OpenVINO is not installed (pip install openvino)")
+    if backend == "auto":
+        return "openvino" if device.type == "cpu" and openvino_available() else "torch"
+    return backend
+
+
 def reid_weight_names(weights: str | Sequence[str]) -> list[str]:
     """One weights name, or several (a list, or names joined by '+'), as a list of names."""
     names = list(weight_names(weights))
@@ -101,15 +125,27 @@ class ReidEmbedder:
     """
 
     def __init__(
-        self, weights: str | Sequence[str] = "osnet_x0_25_msmt17.pt", batch_size: int = 64, device: str = "cpu"
+        self,
+        weights: str | Sequence[str] = "osnet_x0_25_msmt17.pt",
+        batch_size: int = 64,
+        device: str = "cpu",
+        backend: str = "auto",
+        flip: bool = False,
     ) -> None:
         self.weights_paths = [resolve(name) for name in reid_weight_names(weights)]
         self.weights_path = self.weights_paths[0]
         self.model_name = model_name_of(self.weights_path)
         self.batch_size = batch_size
         self.device = torch.device(device)
+        self.backend = resolve_backend(backend, self.device)
+        self.flip = flip  # flip test-time augmentation: each vector = mean of the crop's and its mirror's
         self.models = [self._load(path) for path in self.weights_paths]
         self.model = self.models[0]
+        self._openvino = (
+            [OpenVinoOsnet(m, p, INPUT_HW) for m, p in zip(self.models, self.weights_paths, strict=True)]
+            if self.backend == "openvino"
+            else []
+        )
 
     def _load(self, path: Path) -> torch.nn.Module:
         with warnings.catch_warnings():
@@ -142,7 +178,22 @@ class ReidEmbedder:
         resized = np.stack([cv2.resize(c, (INPUT_HW[1], INPUT_HW[0]), interpolation=cv2.INTER_LINEAR) for c in crops])
         batch = torch.from_numpy(resized).to(self.device).permute(0, 3, 1, 2).flip(1).float().div_(255.0)
         batch = batch.sub_(_MEAN.view(1, 3, 1, 1)).div_(_STD.view(1, 3, 1, 1))
+        if self._openvino:
+            return batch.contiguous()  # OpenVINO reads NCHW memory
         return batch.contiguous(memory_format=torch.channels_last)
+
+    def _run(self, index: int, variant: str, batch: torch.Tensor) -> list[torch.Tensor]:
+        """Model `index`'s outputs for `variant` ("plain", "camera_bn", "trunk") on the active backend."""
+        if self._openvino:
+            return [torch.from_numpy(a) for a in self._openvino[index].run(variant, batch.numpy())]
+        model = self.models[index]
+        if variant == "camera_bn":
+            return [self._features_batch_statistics(model, batch)]
+        if variant == "trunk":
+            maps = osnet_trunk(model)(batch)
+            pooled = model.global_avgpool(model.conv5(model.conv4(maps))).flatten(1)
+            return [pooled if model.fc is None else model.fc(pooled), maps]
+        return [model(batch)]
 
     @staticmethod
     def _features(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
@@ -166,11 +217,15 @@ class ReidEmbedder:
         """
         if len(crops) < 2:
             raise ValueError(f"camera BN needs at least 2 crops of a camera, got {len(crops)}")
+        out = self._camera_bn_pass(crops)
+        return _with_mirror(out, lambda: self._camera_bn_pass(_mirrored(crops))) if self.flip else out
+
+    def _camera_bn_pass(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         order = np.random.default_rng(0).permutation(len(crops))
         out = np.zeros((len(crops), self.dim), np.float32)
         for chunk in np.array_split(order, max(1, round(len(crops) / self.batch_size))):
             batch = self._preprocess([crops[i] for i in chunk])
-            out[chunk] = self._combine([self._features_batch_statistics(model, batch) for model in self.models])
+            out[chunk] = self._combine([self._run(i, "camera_bn", batch)[0] for i in range(len(self.models))])
         return out
 
     def _features_batch_statistics(self, model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
@@ -210,29 +265,34 @@ class ReidEmbedder:
         `AttributeModel.shares_trunk_with`) then costs only its own top layers. The vectors are the
         same as `__call__`'s. Returns (vectors, head outputs concatenated, seconds spent in `head`).
         """
-        trunk = self._trunk()
-        m = self.model
+        self._trunk()  # raises for a model without an OSNet trunk
         vectors, heads, head_seconds = [], [], 0.0
         for start in range(0, len(crops), self.batch_size):
             batch = self._preprocess(crops[start : start + self.batch_size])
-            maps = trunk(batch)
+            features, maps = self._run(0, "trunk", batch)
             t0 = time.perf_counter()
             heads.append(head(maps))
             head_seconds += time.perf_counter() - t0
-            pooled = m.global_avgpool(m.conv5(m.conv4(maps))).flatten(1)
-            features = pooled if m.fc is None else m.fc(pooled)
-            vectors.append(self._combine([features, *(model(batch) for model in self.models[1:])]))
+            others = [self._run(i, "plain", batch)[0] for i in range(1, len(self.models))]
+            vectors.append(self._combine([features, *others]))
         if not vectors:
             return np.zeros((0, self.dim), np.float32), np.zeros((0, 0), np.float32), 0.0
-        return np.concatenate(vectors).astype(np.float32), np.concatenate(heads), head_seconds
+        joined = np.concatenate(vectors).astype(np.float32)
+        if self.flip:  # the head reads the unmirrored maps; the vectors get the mirrors' too, as __call__'s do
+            joined = _with_mirror(joined, lambda: self._plain_pass(_mirrored(crops)))
+        return joined, np.concatenate(heads), head_seconds
 
     @torch.inference_mode()
     def __call__(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Embed crops (any size, BGR uint8); empty input gives a (0, dim) array."""
         if len(crops) == 0:
             return np.zeros((0, self.dim), np.float32)
+        vectors = self._plain_pass(crops)
+        return _with_mirror(vectors, lambda: self._plain_pass(_mirrored(crops))) if self.flip else vectors
+
+    def _plain_pass(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         out = []
         for start in range(0, len(crops), self.batch_size):
             batch = self._preprocess(crops[start : start + self.batch_size])
-            out.append(self._combine([model(batch) for model in self.models]))
+            out.append(self._combine([self._run(i, "plain", batch)[0] for i in range(len(self.models))]))
         return np.concatenate(out).astype(np.float32)

@@ -1,0 +1,153 @@
+"""Published versions of the embedded index: immutable engine shards readers load, and the CURRENT pointer.
+
+Layout (see `storage.index`): `<path>/published/<version>/` engine shards, `<path>/published/CURRENT`
+naming the one readers use. Everything here is about writing a version so that a reader sees it whole
+or not at all (temp folder, fsync, rename, then an atomic pointer swap), having the disk room for it
+first, and removing old versions no reader is loading.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from storage.edge_index import Batch, write_version_batches
+from storage.index_errors import IndexUnavailableError
+from storage.index_points import ENGINE_FIELDS
+
+SNAPSHOTS_KEPT = 2  # published versions kept besides those being loaded by a reader
+CURRENT_FILE = "CURRENT"
+SOURCE_STAMP_FILE = ".smarttrace-source.json"
+
+
+def folder_locked(folder: Path) -> bool:
+    """Whether another client (this process included) holds the folder's qdrant lock.
+
+    Probing with the same lock qdrant takes (portalocker, flock on POSIX) costs microseconds,
+    whereas letting `QdrantClient(path=...)` find out costs a full load of the folder.
+    """
+    import portalocker  # qdrant imports it lazily too: it can fail on read-only systems
+
+    lock_file = folder / ".lock"
+    try:
+        handle = open(lock_file, "r+")  # closed below whatever happens
+    except FileNotFoundError:
+        return False
+    with handle:
+        try:
+            portalocker.lock(handle, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING)
+        except portalocker.exceptions.LockException:
+            return True
+        portalocker.unlock(handle)
+    return False
+
+
+def source_stamp(folder: Path) -> dict[str, list[int]]:
+    """Size and mtime of every storage file: tells whether live/ changed since the last publish."""
+    stamp: dict[str, list[int]] = {}
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            if name == ".lock" or name.endswith((".tmp", "-journal", "-wal", "-shm")):
+                continue
+            full = Path(root) / name
+            stat = full.stat()
+            stamp[full.relative_to(folder).as_posix()] = [stat.st_size, stat.st_mtime_ns]
+    return stamp
+
+
+def read_current(published: Path) -> str | None:
+    try:
+        version = (published / CURRENT_FILE).read_text().strip()
+    except FileNotFoundError:
+        return None
+    if not version or "/" in version or "\\" in version or version.startswith("."):
+        raise IndexUnavailableError(f"{published / CURRENT_FILE} is corrupt ('{version[:40]}'): delete {published}")
+    return version
+
+
+def _fsync_tree(folder: Path) -> None:
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            with open(Path(root) / name, "rb") as handle:
+                os.fsync(handle.fileno())
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_published(
+    published: Path, batches: Iterable[Batch], total: int, dims: Mapping[str, int], stamp: dict[str, list[int]]
+) -> str:
+    """Write a version into a temp folder, rename it into place, then point CURRENT at it.
+
+    Temp folder + rename: a reader sees a version whole or not at all, and CURRENT only ever names
+    complete versions.
+    """
+    published.mkdir(parents=True, exist_ok=True)
+    for stale in published.glob(".tmp-*"):  # left by a publisher that died: we hold the only write lock
+        shutil.rmtree(stale, ignore_errors=True)
+    _check_room(published, total, dims)
+    version = f"v{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+    tmp = published / f".tmp-{version}"
+    try:
+        write_version_batches(tmp, dims, batches, total, field_indexes=ENGINE_FIELDS)
+        (tmp / SOURCE_STAMP_FILE).write_text(json.dumps(stamp))
+        _fsync_tree(tmp)
+        os.rename(tmp, published / version)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a failed write (disk full) must not keep holding the space
+        raise
+    pointer_tmp = published / f".{CURRENT_FILE}.{uuid.uuid4().hex[:8]}.tmp"
+    with open(pointer_tmp, "w") as handle:
+        handle.write(version + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(pointer_tmp, published / CURRENT_FILE)
+    _fsync_dir(published)
+    _remove_old_versions(published, keep=version)
+    return version
+
+
+# Room a new version needs before it is written. The engine writes through memory-mapped, sparse
+# preallocated files: on a full disk the page fault kills the process with SIGBUS (measured:
+# benchmarks/faults.py diskfull@publish, exit -7) instead of raising ENOSPC, so the space is checked first.
+ROOM_FIXED_BYTES = 4 * 1024 * 1024  # an engine shard's own files (1.2 MB allocated for a 16-point version)
+ROOM_PAYLOAD_BYTES = 2048  # per point: payload + payload indexes (a 20k-point version: 6.4 KB/point in all)
+
+
+def room_needed(points: int, dims: Mapping[str, int]) -> int:
+    """Bytes to have free before writing a version: an upper bound per point (each vector three times:
+    stored, graph and optimiser copies) + payload, plus the shard's fixed files. Measured: a 20k-point
+    512 + 170-d version allocates 127 MB; this asks for 208 MB."""
+    return ROOM_FIXED_BYTES + points * (3 * 4 * sum(dims.values()) + ROOM_PAYLOAD_BYTES)
+
+
+def _check_room(published: Path, points: int, dims: Mapping[str, int]) -> None:
+    """Raise ENOSPC (named as disk full by the callers) when the disk cannot take a new version."""
+    need, free = room_needed(points, dims), shutil.disk_usage(published).free
+    if free < need:
+        raise OSError(errno.ENOSPC, f"No space left on device: a new index version of {points} points needs "
+                      f"~{need / 2**20:.0f} MB, {free / 2**20:.0f} MB free at {published}")
+
+
+def _remove_old_versions(published: Path, keep: str) -> None:
+    """Delete versions older than the newest few, unless a reader is loading one right now."""
+    versions = sorted(p for p in published.iterdir() if p.is_dir() and p.name.startswith("v"))
+    for folder in versions[:-SNAPSHOTS_KEPT]:
+        if folder.name == keep or folder_locked(folder):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)

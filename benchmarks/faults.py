@@ -187,6 +187,21 @@ def _copy_index(source: Path, target: Path) -> None:
     shutil.copy2(source / "published" / "CURRENT", target / "published" / "CURRENT")
 
 
+def _reader_outcome(run: Path, expected_points: int) -> str:
+    """What a reader process starting now gets: "whole" (the previous version, every point), or the error.
+
+    On a full disk a NEW reader cannot make its private copy of the version and answers with a clear
+    disk-full error (an already running reader keeps the version it has): not a partial index."""
+    from storage.index import clear_reader_cache
+
+    clear_reader_cache()
+    try:
+        points = len(scroll_all(IndexConfig.for_run_dir(run)))
+    except Exception as exc:  # noqa: BLE001 - reported in the case's note
+        return f"{type(exc).__name__}: ...{str(exc)[-150:]}"
+    return "whole" if points == expected_points else f"{points} of {expected_points} points"
+
+
 def diskfull_case(name: str, work: Path, reference_dir: Path, data: Path, reference: dict[str, pd.DataFrame],
                   keep_index: bool) -> Case:
     """The index folder on a tmpfs that fills during the upload: a fresh index, or a re-upload over a copy
@@ -230,12 +245,14 @@ def diskfull_case(name: str, work: Path, reference_dir: Path, data: Path, refere
         if not case.exercised:
             return case
         whole = index_whole(work / "run")
-        if keep_index:  # readers must still get the previous index, whole
-            whole = whole and len(scroll_all(IndexConfig.for_run_dir(work / "run"))) == len(reference["index"])
+        if keep_index:
+            case.note += f"; a new reader on the full disk: {_reader_outcome(work / 'run', len(reference['index']))}"
         error = _mount_tmpfs(index, _used_kb(index) + 256 * 1024, remount=True)  # the operator frees space
         if error:
             case.note += f"; cannot enlarge the tmpfs: {error}"
             return case
+        if keep_index:  # with room again, before any re-run: readers get the previous index, whole
+            whole = index_whole(work / "run") and _reader_outcome(work / "run", len(reference["index"])) == "whole"
         recover(case, config, reference)
         case.visible_whole = case.visible_whole and whole and named
     finally:

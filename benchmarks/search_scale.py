@@ -8,8 +8,8 @@
    PETA labels (0.85 where labelled, 0.08 where not: a confident model's output). `--base tracklets`:
    the ReID vectors and attribute probabilities of a real run's tracklets artifact (`--tracklets`,
    default: the test suite's cached PETS09 + TUD-Campus run; only 16 people). Each base row is
-   copied with noise (vector + N(0, 0.05) per value, re-normalised: cosine ~0.6 to its source at
-   512-d; probabilities + N(0, 0.05), clipped), over 8 cameras and 30 days, global ids per source
+   copied with noise (vector + N(0, 0.05 * sqrt(512 / d)) per value, re-normalised: cosine ~0.6 to its
+   source at any size d; probabilities + N(0, 0.05), clipped), over 8 cameras and 30 days, global ids per source
    person and copy. Payloads are the product's own (`storage.index` payload fields + attributes).
 2. Each size is published with `storage.index.publish_batches` (engine shard, payload indexes, HNSW
    from 20k points): `ingest_points_per_s` and `publish_s` count that whole write; `load_s` is the
@@ -119,7 +119,10 @@ def load_peta_base(peta: Path, batch: int = 256) -> tuple[np.ndarray, np.ndarray
     from tasks.peta import load_peta
 
     data = load_peta(peta)
-    reid = ReidEmbedder()
+    from smarttrace.config import EmbedConfig
+
+    embed = EmbedConfig()  # the product's vectors: its ReID weights (1024-d ensemble) and backend
+    reid = ReidEmbedder(embed.reid_weights, backend=embed.reid_backend)
     vectors = []
     started = time.perf_counter()
     for start in range(0, len(data.records), batch):
@@ -149,7 +152,8 @@ def synthesise(base: np.ndarray, base_probs: np.ndarray, n: int, seed: int) -> d
     The payloads are made batch by batch by `batches` while the version is written."""
     rng = np.random.default_rng(seed)
     source = np.arange(n) % len(base)
-    vectors = base[source] + rng.normal(0, NOISE, (n, base.shape[1])).astype(np.float32)
+    noise = NOISE * (512 / base.shape[1]) ** 0.5  # the same cosine to the source (~0.6) at any vector size
+    vectors = base[source] + rng.normal(0, noise, (n, base.shape[1])).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     probs = np.clip(base_probs[source] + rng.normal(0, NOISE, (n, base_probs.shape[1])), 0.0, 1.0)
     starts = T0 + rng.uniform(0, DAYS * 86400, n)

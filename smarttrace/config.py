@@ -154,7 +154,9 @@ class EmbedConfig(_Strict):
     reid_backend: Literal["auto", "torch", "openvino"] = "auto"
     # Flip test-time augmentation (each vector = mean of the crop's and its mirror's). Off: it doubles every OSNet
     # pass (the embed stage is 0.145 of tracking without it on the benchmarks/identities.py proxy; the budget
-    # is 0.15) and a tracklet already averages crops_per_tracklet crops.
+    # is 0.15) and bought nothing on the real cross-camera sets (benchmarks/crosscamera.py --flip / --no-flip,
+    # all-gallery rank-1 of the product recipe: VIPeR 0.364 -> 0.366, PRID 0.348 -> 0.345, GRID 0.324 -> 0.326,
+    # CUHK03 val 0.615 -> 0.616).
     reid_flip: bool = False
     # Also embed each camera's crops under BatchNorm statistics of its own crops (camera-based BN, an unsupervised
     # lever) into `reid_camera_embedding`, which cross-camera matching compares; `reid_embedding` (image search,

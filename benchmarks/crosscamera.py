@@ -14,8 +14,10 @@ threshold) comes from other data (3DPeS = tuning, PETS09/TUD proxies), see confi
    `reference` = the product's embedding (`embed.reid_weights`: MSMT17 + Market-1501; `--flip`: flip TTA), trained
    BatchNorm statistics (what image search compares a query photo with), `+camera centering` (per-camera mean
    removed), `+re-ranking` (k-reciprocal, the paper's defaults), `+camera BN` (each camera's own BatchNorm
-   statistics) and `+camera BN +centering`: what cross-camera matching compares (`reid_camera_embedding`,
-   then centred): the headline `<set>_rank1`.
+   statistics, with `embed.reid_camera_parts` body-part stripes) and `+camera BN +centering`: what
+   cross-camera matching compares (`reid_camera_embedding`, then centred): the headline `<set>_rank1`.
+   `--parts-sweep` (default on) prints stripes x weight on the TUNING half (where the defaults come from) and
+   the chosen setting vs none on the HELD-OUT half (`<set>_rank1_heldout`, `<set>_rank1_heldout_no_parts`).
 2. Cross-camera identities with the REAL matcher (`tasks.match_identities.match_cross_camera`, default
    `MatchConfig`): each (person, camera) image set is one tracklet (its images' mean embedding, and their mean
    under the camera's own BN statistics as `reid_camera_embedding`, as the embed stage makes them), per set
@@ -60,19 +62,25 @@ PRODUCT_ROW = "+camera BN +centering"  # what cross-camera matching compares (em
 SINGLE_MODEL = "osnet_x0_25_msmt17.pt"  # the product's only ReID model before the ensemble
 SPLIT_SEED = 0  # the named tuning split of the identity runs: half of each set's people
 SWEEP = (0.4, 0.45, 0.5, 0.55, 0.6)  # cross-camera thresholds printed for the tuning split
+# (stripes, weight) printed for the tuning half
+PARTS_SWEEP = ((0, 0.0), (2, 0.5), (2, 1.0), (3, 0.5), (3, 1.0), (3, 1.5), (4, 1.0), (4, 1.5))
 OLD_CROSS_CAMERA_THRESHOLD = 0.85  # the default before this benchmark existed (same-camera proxy)
 log = logging.getLogger("crosscamera")
 
 
-def _camera_bn_embed(embedder: ReidEmbedder, crops: list[np.ndarray], cameras: np.ndarray) -> np.ndarray:
-    """Embeddings under each camera's own BatchNorm statistics, as the embed stage makes them
-    (`ReidEmbedder.embed_camera_bn`, flip TTA when the embedder has it); a camera with a single image keeps the
-    trained statistics."""
-    features = np.zeros((len(crops), embedder.dim), np.float32)
+def _camera_bn_embed(embedder: ReidEmbedder, crops: list[np.ndarray], cameras: np.ndarray, parts: int,
+                     parts_weight: float) -> np.ndarray:
+    """Embeddings under each camera's own BatchNorm statistics with `parts` body-part stripes, as the embed stage
+    makes them (`ReidEmbedder.embed_camera_bn`, flip TTA when the embedder has it); a camera with a single image
+    keeps the trained statistics and has no stripes (zeros, as `match_identities.pad_vectors` pads them)."""
+    features = np.zeros((len(crops), embedder.camera_dim(parts)), np.float32)
     for camera in np.unique(cameras):
         index = np.flatnonzero(cameras == camera)
         subset = [crops[i] for i in index]
-        features[index] = embedder(subset) if len(subset) < 2 else embedder.embed_camera_bn(subset)
+        if len(subset) < 2:
+            features[index, : embedder.dim] = embedder(subset)
+        else:
+            features[index] = embedder.embed_camera_bn(subset, parts, parts_weight)
     return features
 
 
@@ -157,12 +165,43 @@ def _print_pairs(label: str, f: PairFigures, seconds: float) -> None:
           f"[{f.predicted_pairs} predicted / {f.true_pairs} true pairs, {seconds:.1f} s]")
 
 
+def tuning_mask(name: str, persons: np.ndarray, seed: int = SPLIT_SEED) -> np.ndarray:
+    """True for images of the TUNING half of a set's people: the same draw as `split_people` makes."""
+    labels = np.array([f"{name}/{p}" for p in persons])
+    people = np.array(sorted(set(labels)))
+    chosen = np.random.default_rng(seed).choice(people, size=len(people) // 2, replace=False)
+    return np.isin(labels, chosen)
+
+
+def _parts_sweep(name: str, crops: list[np.ndarray], images: pd.DataFrame, embedder: ReidEmbedder,
+                 chosen: tuple[int, float]) -> dict[str, float]:
+    """Camera-BN + centering rank-1 per (stripes, weight) on the TUNING half (printed: where the defaults come
+    from), and the chosen setting vs no stripes on the HELD-OUT half (all-gallery within each half)."""
+    persons, cameras = images.person.to_numpy(), images.camera.to_numpy()
+    tuning = tuning_mask(name, persons)
+    held: dict[tuple[int, float], float] = {}
+    line = []
+    for parts, weight in sorted(set(PARTS_SWEEP) | {chosen, (0, 0.0)}):
+        vectors = center_by_camera(_camera_bn_embed(embedder, crops, cameras, parts, weight), cameras)
+        figures = []
+        for mask in (tuning, ~tuning):
+            index = np.flatnonzero(mask)
+            figures.append(all_gallery(vectors[index] @ vectors[index].T, persons[index], cameras[index]).rank1)
+        line.append(f"{parts}x{weight:g} {figures[0]:.3f}")
+        held[(parts, weight)] = figures[1]
+    print(f"  {name:7s} TUNING half, camera BN + centering + stripes (parts x weight: rank-1): {', '.join(line)}")
+    print(f"  {name:7s} HELD-OUT half: rank-1 {held[chosen]:.3f} with {chosen[0]} stripes x {chosen[1]:g}, "
+          f"{held[(0, 0.0)]:.3f} without")
+    return {f"{name}_rank1_heldout": held[chosen], f"{name}_rank1_heldout_no_parts": held[(0, 0.0)]}
+
+
 def _reid_set(name: str, crops: list[np.ndarray], images: pd.DataFrame, embedder: ReidEmbedder,
-              single_embedder: ReidEmbedder | None, camera_bn: bool) -> tuple[dict[str, float], pd.DataFrame]:
+              single_embedder: ReidEmbedder | None, camera_bn: bool, parts: int = 0,
+              parts_weight: float = 0.0) -> tuple[dict[str, float], pd.DataFrame]:
     """One set's ReID figures (printed, and as JSON keys) and its tracklets for the identity runs."""
     out: dict[str, float] = {}
     features = embedder(crops)
-    bn = _camera_bn_embed(embedder, crops, images.camera.to_numpy()) if camera_bn else None
+    bn = _camera_bn_embed(embedder, crops, images.camera.to_numpy(), parts, parts_weight) if camera_bn else None
     single = None if single_embedder is None else single_embedder(crops)
     rows = _reid_rows(images, features, bn, single)
     _print_reid(name, rows)
@@ -247,6 +286,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="ReID weights, several joined by '+' (default: the product's embed.reid_weights)")
     parser.add_argument("--single", default=SINGLE_MODEL, help="the one-model comparison row ('' to skip)")
     parser.add_argument("--no-pooled", action="store_true", help="skip the pooled identity run")
+    parser.add_argument("--camera-parts", type=int, default=EmbedConfig().reid_camera_parts,
+                        help="body-part stripes in the camera vectors (default: embed.reid_camera_parts)")
+    parser.add_argument("--parts-weight", type=float, default=EmbedConfig().reid_camera_parts_weight,
+                        help="their weight (default: embed.reid_camera_parts_weight)")
+    parser.add_argument("--parts-sweep", action=argparse.BooleanOptionalAction, default=True,
+                        help="print the stripes x weight sweep on the tuning half and held-out figures")
     parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=EmbedConfig().reid_flip,
                         help="flip TTA (default: the product's embed.reid_flip)")
     parser.add_argument("--no-camera-bn", action="store_true", help="skip camera BN (then the product row is "
@@ -272,8 +317,11 @@ def main(argv: list[str] | None = None) -> int:
         embedder(crops[:256])  # the product's embedding speed, on this set's crops
         embed_seconds += time.perf_counter() - started
         crops_total += len(crops[:256])
-        figures, frame = _reid_set(name, crops, reid_set.images, embedder, single_embedder, not args.no_camera_bn)
+        figures, frame = _reid_set(name, crops, reid_set.images, embedder, single_embedder, not args.no_camera_bn,
+                                   args.camera_parts, args.parts_weight)
         out.update(figures)
+        if args.parts_sweep and not args.no_camera_bn:
+            out.update(_parts_sweep(name, crops, reid_set.images, embedder, (args.camera_parts, args.parts_weight)))
         tracklets.append(frame)
     out.update(_identity_runs(tracklets, not args.no_pooled))
     out["crops_per_s"] = crops_total / embed_seconds if embed_seconds else 0.0

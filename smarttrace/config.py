@@ -167,6 +167,14 @@ class EmbedConfig(_Strict):
     # hence two vectors. Costs a second pass over the camera's crops (ReidEmbedder.embed_camera_bn: chunks of
     # ~reid_batch shuffled crops, each normalised by its own statistics).
     reid_camera_bn: bool = True
+    # Body-part stripes in the camera vector (ReidEmbedder.embed_camera_bn: the camera-BN pass's conv5 maps cut into
+    # this many horizontal bands; free: same pass), and their weight against the whole-body embedding. Read off the
+    # named TUNING half of the real cross-camera sets' people (benchmarks/crosscamera.py prints the sweep; camera BN
+    # + centering rank-1 summed over VIPeR, PRID, GRID, CUHK03 val): none 1.902, 2 x 0.5 1.938, 3 x 1.0 1.989,
+    # 3 x 1.5 1.994 (a tie), 4 x 1.0 1.984. HELD-OUT half, none -> 3 x 1.0: VIPeR 0.416 -> 0.422, PRID 0.432 -> 0.469,
+    # GRID 0.359 -> 0.355, CUHK03 0.681 -> 0.708.
+    reid_camera_parts: int = Field(default=3, ge=0, le=8)
+    reid_camera_parts_weight: float = Field(default=1.0, ge=0, le=4)
     # A camera with fewer crops than this keeps the trained statistics (too few to estimate them): no camera vector.
     reid_camera_bn_min_crops: int = Field(default=32, ge=2)
     clip_model: str = "ViT-B-32"

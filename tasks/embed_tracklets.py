@@ -175,7 +175,8 @@ def embed_camera(
         reid_vectors = reid(crops)
     camera_vectors = None
     if config.reid_camera_bn and len(crops) >= config.reid_camera_bn_min_crops:
-        camera_vectors = reid.embed_camera_bn(crops)  # the camera's own BN statistics: for cross-camera matching
+        # the camera's own BN statistics, plus body-part stripes: for cross-camera matching
+        camera_vectors = reid.embed_camera_bn(crops, config.reid_camera_parts, config.reid_camera_parts_weight)
     run.seconds["reid"] += time.perf_counter() - t0
     attribute_probs = None
     if attributes is not None and crops:

@@ -106,7 +106,23 @@ def _persons(tracklets: pd.DataFrame, use_camera_bn: bool = False) -> pd.DataFra
                 "end": group["end_timestamp"].max().timestamp(),
             }
         )
-    return pd.DataFrame(rows)
+    persons = pd.DataFrame(rows)
+    persons["embedding"] = pad_vectors(persons["embedding"]) if len(persons) else persons.get("embedding")
+    return persons
+
+
+def pad_vectors(vectors: pd.Series) -> pd.Series:
+    """Unit vectors of different lengths -> one length, zeros appended.
+
+    Why: a camera-BN vector carries body-part stripes after the embedding (`ReidEmbedder.embed_camera_bn`); a
+    camera whose tracklets lack one falls back to its plain vectors, which have none. Zero stripes make its
+    similarity to a camera-BN person the embedding cosine / sqrt(1 + parts_weight): smaller, so such a camera
+    joins others less readily (a stranger merged is worse than a split), never by comparing unrelated values.
+    """
+    lengths = vectors.map(lambda v: 0 if v is None else len(v))
+    longest = int(lengths.max()) if len(lengths) else 0
+    return vectors.map(lambda v: v if v is None or len(v) == longest else np.pad(np.asarray(v, np.float32),
+                                                                                 (0, longest - len(v))))
 
 
 def _transit_allowed(persons: pd.DataFrame, windows: dict[str, tuple[float, float]]) -> np.ndarray:

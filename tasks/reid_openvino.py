@@ -33,7 +33,7 @@ from smarttrace.assets import cache_dir, sha256_of
 
 log = logging.getLogger("smarttrace.reid")
 
-EXPORT_VERSION = 1  # bump when the converted graphs change: old cache folders are then ignored
+EXPORT_VERSION = 2  # bump when the converted graphs change: old cache folders are then ignored
 VARIANTS = ("plain", "camera_bn", "trunk")
 _EXPORT_LOCK = threading.Lock()
 _CORE_LOCK = threading.Lock()
@@ -95,19 +95,26 @@ def with_batch_statistics(model: torch.nn.Module) -> torch.nn.Module:
 
 
 class _Features(torch.nn.Module):
-    """OSNet's embedding (pooled conv5 through fc), plus the conv1-conv3 maps for the `trunk` variant."""
+    """OSNet's embedding (pooled conv5 through fc); plus the conv1-conv3 maps (`trunk` variant) or the conv5
+    maps averaged over their width, one value per channel and row (`camera_bn` variant: the body-part stripes
+    of `ReidEmbedder.embed_camera_bn` are cut from those rows)."""
 
-    def __init__(self, osnet: torch.nn.Module, with_trunk: bool) -> None:
+    def __init__(self, osnet: torch.nn.Module, variant: str) -> None:
         super().__init__()
         self.osnet = osnet
-        self.with_trunk = with_trunk
+        self.variant = variant
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         m = self.osnet
         trunk = m.conv3(m.conv2(m.maxpool(m.conv1(x))))
-        pooled = m.global_avgpool(m.conv5(m.conv4(trunk))).flatten(1)
+        maps = m.conv5(m.conv4(trunk))
+        pooled = m.global_avgpool(maps).flatten(1)
         features = pooled if m.fc is None else m.fc(pooled)
-        return (features, trunk) if self.with_trunk else features
+        if self.variant == "trunk":
+            return features, trunk
+        if self.variant == "camera_bn":
+            return features, maps.mean(dim=3)
+        return features
 
 
 def _export_folder(weights: Path, variant: str) -> Path:
@@ -123,7 +130,7 @@ def _convert(osnet: torch.nn.Module, variant: str, input_hw: tuple[int, int]):  
     example = torch.randn(4, 3, *input_hw)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.jit tracing deprecation notes: library chatter, not the user's concern
-        return openvino.convert_model(_Features(source, variant == "trunk"), example_input=example,
+        return openvino.convert_model(_Features(source, variant), example_input=example,
                                       input=[(-1, 3, *input_hw)])  # fmt: skip
 
 

@@ -448,6 +448,24 @@ def test_a_camera_missing_any_camera_vector_is_compared_by_its_plain_vectors():
     assert list(cross_camera_column(table.drop(columns="reid_camera_embedding"), True)) == ["reid_embedding"] * 3
 
 
+def test_a_camera_without_stripes_is_matched_against_striped_camera_vectors():
+    """Cameras a and b have camera vectors with body-part stripes (longer than the plain vectors); camera c fell
+    back to its plain vectors. Mixed lengths must not break matching: c's vectors are padded with zero stripes,
+    so c/1 still joins its look-alike a/1 (embedding cosine 1 / sqrt(1 + w) = 0.82 > 0.5) and nobody else."""
+    weight = 0.5
+
+    def striped(look: np.ndarray, stripe_axis: int) -> np.ndarray:
+        stripes = np.zeros(2 * 64, np.float32)
+        stripes[stripe_axis] = stripes[64 + stripe_axis] = (weight / 2) ** 0.5
+        return np.concatenate([look, stripes]) / (1 + weight) ** 0.5
+
+    table = _table(_seen("a", 1, _look(), 0, 10), _seen("b", 1, _look(1.0, base=2), 20, 30),
+                   _seen("c", 1, _look(), 40, 50))
+    table = _with_camera_vectors(table, [striped(_look(), 0), striped(_look(1.0, base=2), 5), None])
+    assert list(cross_camera_column(table, True)) == ["reid_camera_embedding"] * 2 + ["reid_embedding"]
+    assert _partition(match_cross_camera(table, MatchConfig())) == _parts((0, 2), (1,))
+
+
 def test_cross_camera_alike_people_share_an_id_and_strangers_do_not():
     table = _table(
         _seen("a", 1, _look(), 0, 10),
@@ -588,3 +606,12 @@ def test_cross_camera_output_one_id_per_row_contiguous_deterministic_and_row_ord
 def test_cross_camera_empty_table():
     ids = match_cross_camera(pd.DataFrame(), MatchConfig())
     assert isinstance(ids, pd.Series) and len(ids) == 0 and ids.dtype == np.int32
+
+
+def test_pad_vectors_gives_one_length_and_keeps_values() -> None:
+    from tasks.match_identities import pad_vectors
+
+    padded = pad_vectors(pd.Series([np.array([0.6, 0.8]), None, np.array([1.0, 0.0, 0.0, 0.0])]))
+    assert padded[1] is None
+    np.testing.assert_allclose(padded[0], [0.6, 0.8, 0.0, 0.0])
+    np.testing.assert_allclose(padded[2], [1.0, 0.0, 0.0, 0.0])

@@ -302,10 +302,12 @@ def test_camera_bn_adds_a_camera_vector_and_leaves_the_search_vector_alone(short
                                                   reid_camera_bn_min_crops=2), short_pets_run, reid, None)
     assert off.table.column("reid_camera_embedding").null_count == off.table.num_rows
     plain, own = vectors(on, "reid_embedding"), vectors(on, "reid_camera_embedding")
-    assert own.shape == plain.shape and len(plain) > 0
+    parts = EmbedConfig().reid_camera_parts  # the camera vector also carries body-part stripes
+    assert own.shape == (len(plain), reid.camera_dim(parts)) and len(plain) > 0 and own.shape[1] > plain.shape[1]
     np.testing.assert_allclose(plain, vectors(off, "reid_embedding"), atol=1e-5)  # search vector unchanged
     np.testing.assert_allclose(np.linalg.norm(own, axis=1), 1.0, atol=1e-4)
-    assert float(np.mean(np.sum(plain * own, axis=1))) < 0.999
+    body = own[:, : plain.shape[1]] / np.linalg.norm(own[:, : plain.shape[1]], axis=1, keepdims=True)
+    assert float(np.mean(np.sum(plain * body, axis=1))) < 0.999
     few = embed_camera(camera, tracks, EmbedConfig(attribute_weights="", reid_camera_bn=True,
                                                    reid_camera_bn_min_crops=10**6), short_pets_run, reid, None)
     assert few.table.column("reid_camera_embedding").null_count == few.table.num_rows  # too few crops: none

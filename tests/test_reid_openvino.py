@@ -117,3 +117,23 @@ def test_flip_tta_makes_a_crop_and_its_mirror_one_vector(crops: list[np.ndarray]
     np.testing.assert_allclose(np.linalg.norm(both, axis=1), 1.0, atol=1e-5)
     camera = flipping.embed_camera_bn(crops[:12])
     np.testing.assert_allclose(camera, flipping.embed_camera_bn(mirrored), atol=1e-5)
+
+
+def test_camera_vectors_with_body_part_stripes(crops: list[np.ndarray],
+                                               embedders: tuple[ReidEmbedder, ReidEmbedder]) -> None:  # fmt: skip
+    torch_side, ov_side = embedders
+    whole = ov_side.embed_camera_bn(crops)
+    striped = ov_side.embed_camera_bn(crops, parts=2, parts_weight=0.5)
+    assert striped.shape == (len(crops), ov_side.camera_dim(2)) == (len(crops), 1024 + 2 * 2 * 128)
+    np.testing.assert_allclose(np.linalg.norm(striped, axis=1), 1.0, atol=1e-5)
+    # the embedding block is the whole-body camera vector, scaled by 1 / sqrt(1 + w)
+    np.testing.assert_allclose(striped[:, :1024], whole / 1.5**0.5, atol=1e-5)
+    # the dot product is (embedding cosine + w * mean stripe cosine) / (1 + w): each stripe block is unit / sqrt(2)
+    stripes = striped[:, 1024:].reshape(len(crops), 2, 256) * (1.5 / 0.25) ** 0.5
+    np.testing.assert_allclose(np.linalg.norm(stripes, axis=2), 1.0, atol=1e-4)
+    expected = (whole @ whole.T + 0.5 * np.mean([s @ s.T for s in stripes.transpose(1, 0, 2)], axis=0)) / 1.5
+    np.testing.assert_allclose(striped @ striped.T, expected, atol=1e-4)
+    assert not np.allclose(stripes[:, 0], stripes[:, 1], atol=1e-2)  # upper and lower body differ
+    assert _min_cosine(torch_side.embed_camera_bn(crops, parts=2, parts_weight=0.5), striped) > 0.9999
+    with pytest.raises(ValueError, match="must not be negative"):
+        ov_side.embed_camera_bn(crops, parts=-1)

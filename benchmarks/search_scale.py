@@ -53,6 +53,7 @@ sys.path.insert(0, str(REPO))
 from storage.edge_index import attribute_query_vector, folder_size_mb  # noqa: E402
 from storage.index import (  # noqa: E402
     REID_VECTOR,
+    TEXT_CANDIDATES,  # the engine candidates text search re-scores exactly: the product's setting
     IndexConfig,
     clear_reader_cache,
     count_points,
@@ -82,7 +83,6 @@ TEXT_QUERIES = [
     "man, grey sweater, jeans, sunglasses",
 ]
 DEFAULT_TRACKLETS = REPO / "runs" / ".test-cache" / "search-run" / "run" / "tracklets"
-TEXT_CANDIDATES = 500
 IMAGE_CANDIDATES = 200  # search.engine.MIN_IMAGE_CANDIDATES: what SearchEngine.search_image asks the index for
 
 
@@ -220,7 +220,8 @@ def exact_text_top(constraints: list, probs: np.ndarray, k: int = 20) -> np.ndar
     return np.argsort(-scores, kind="stable")[:k]
 
 
-def measure_size(n: int, base: np.ndarray, base_probs: np.ndarray, work: Path, runs: int) -> dict:
+def measure_size(n: int, base: np.ndarray, base_probs: np.ndarray, work: Path, runs: int,
+                 extra_candidates: tuple[int, ...] = ()) -> dict:
     """Publish `n` points, then time image / filtered / text queries against the numpy reference."""
     print(f"--- {n:,} points", flush=True)
     points = synthesise(base, base_probs, n, seed=n)
@@ -238,6 +239,7 @@ def measure_size(n: int, base: np.ndarray, base_probs: np.ndarray, work: Path, r
     times: dict[str, list[float]] = {k: [] for k in ("image", "filtered", "text", "numpy_image", "numpy_filtered",
                                                       "numpy_text")}
     recall_image, recall_text = [], []
+    recall_more: dict[int, list[float]] = {}
     parsed = [parse_description(text).constraints for text in TEXT_QUERIES]
     day = T0 + 5 * 86400
     for r in range(runs):
@@ -260,8 +262,8 @@ def measure_size(n: int, base: np.ndarray, base_probs: np.ndarray, work: Path, r
         constraints = parsed[r % len(parsed)]
         attribute_query = attribute_query_vector(constraints)
 
-        def engine_text(c=constraints, a=attribute_query):  # noqa: ANN001, ANN202
-            columns = payload_columns(config, attribute_query=a, candidates=TEXT_CANDIDATES)
+        def engine_text(c=constraints, a=attribute_query, k=TEXT_CANDIDATES):  # noqa: ANN001, ANN202
+            columns = payload_columns(config, attribute_query=a, candidates=k)
             has = np.flatnonzero(columns.has_attributes)
             scores = score_constraints(c, columns.attribute_probs[has]).scores
             return [columns.ids[has[i]] for i in np.argsort(-scores, kind="stable")[:20]]
@@ -270,11 +272,18 @@ def measure_size(n: int, base: np.ndarray, base_probs: np.ndarray, work: Path, r
         times["text"].append(seconds)
         seconds, exact_top = timed(lambda c=constraints: exact_text_top(c, probs))
         times["numpy_text"].append(seconds)
-        recall_text.append(len({ids[i] for i in exact_top} & set(text_top)) / 20)
+        truth_text = {ids[i] for i in exact_top}
+        recall_text.append(len(truth_text & set(text_top)) / 20)
+        for more in extra_candidates:  # what more candidates would buy (recall) and cost (latency)
+            seconds, top = timed(lambda c=constraints, a=attribute_query, k=more: engine_text(c, a, k))
+            times.setdefault(f"text_c{more}", []).append(seconds)
+            recall_more.setdefault(more, []).append(len(truth_text & set(top)) / 20)
     for name, samples in times.items():
         out[f"p50_ms_{name}"], out[f"p95_ms_{name}"] = pct(samples)
     out["recall_at_20_image"] = round(float(np.mean(recall_image)), 4)
     out["recall_at_20_text"] = round(float(np.mean(recall_text)), 4)
+    for more, samples in recall_more.items():
+        out[f"recall_at_20_text_c{more}"] = round(float(np.mean(samples)), 4)
     out["rss_mb_reader"] = reader_rss(config)
     print("  " + ", ".join(f"{k} {v}" for k, v in out.items() if k.startswith(("p95", "recall", "rss"))), flush=True)
     clear_reader_cache()
@@ -348,6 +357,9 @@ def main() -> None:
     parser.add_argument("--tracklets", type=Path, default=DEFAULT_TRACKLETS)
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--api-size", type=int, default=100_000, help="points behind the API test (0: skip)")
+    parser.add_argument("--more-text-candidates", default="",
+                        help=f"also time and score text search with these candidate counts, e.g. 1000,2000 "
+                        f"(the product: {TEXT_CANDIDATES})")
     args = parser.parse_args()
     os.environ.setdefault("YOLO_VERBOSE", "False")
     if args.base == "peta":
@@ -359,7 +371,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="smarttrace-scale-") as tmp:
         work = Path(tmp)
         for n in sizes:
-            figures = measure_size(n, base, base_probs, work, args.runs)
+            more = tuple(int(v) for v in args.more_text_candidates.split(",") if v.strip())
+            figures = measure_size(n, base, base_probs, work, args.runs, more)
             tag = f"{n // 1000}k" if n < 1_000_000 else f"{n // 1_000_000}m"
             result.update({f"{key}_{tag}": value for key, value in figures.items() if key != "points"})
         if args.api_size:

@@ -243,7 +243,8 @@ def measure_size(n: int, base: np.ndarray, base_probs: np.ndarray, work: Path, r
     parsed = [parse_description(text).constraints for text in TEXT_QUERIES]
     day = T0 + 5 * 86400
     for r in range(runs):
-        query = matrix[rng.integers(n)] + rng.normal(0, NOISE, matrix.shape[1]).astype(np.float32)
+        noise = NOISE * (512 / matrix.shape[1]) ** 0.5  # as the points' own noise: the same cosine at any size
+        query = matrix[rng.integers(n)] + rng.normal(0, noise, matrix.shape[1]).astype(np.float32)
         query /= np.linalg.norm(query)
         # The product's default image search: MIN_IMAGE_CANDIDATES hits from the engine, the best 20 compared.
         seconds, hits = timed(lambda q=query: search_vectors(config, REID_VECTOR, q, limit=IMAGE_CANDIDATES)[:20])

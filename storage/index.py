@@ -52,44 +52,50 @@ Qdrant's embedded Rust engine (qdrant-edge, `storage.edge_index`) that readers q
 Costs of this choice: each reader process holds a private copy of the version on disk (deleted
 when the next version is loaded) and two versions are kept.
 
-This module holds the clients, the collection schema, upload and reading. What a point holds (input
-checks, payloads) is `storage.index_points`; writing and pruning published versions is
-`storage.index_versions`; the errors are `storage.index_errors`. All of them are re-exported here.
+This module holds the collection schema, upload and reading. The config and the records readers get are
+`storage.index_config`; the clients (server, embedded live/ folder) and publishing live/ are
+`storage.index_clients`; what a point holds (input checks, payloads) is `storage.index_points`; writing and
+pruning published versions is `storage.index_versions`; the errors are `storage.index_errors`. The public
+names of all of them are re-exported here.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import json
 import logging
 import shutil
-import sqlite3
 import threading
 import time
-import uuid
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
-from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from storage.edge_index import (
     ATTRIBUTE_VECTOR,
-    Batch,
     EdgeIndexError,
     EdgeReader,
     make_filter,
 )
 from storage.edge_index import Columns as PayloadColumns  # the points a text query scores, as columns
+from storage.index_clients import is_local, open_client, publish_batches, relax_local_fsync
+from storage.index_config import (
+    CLIP_VECTOR,
+    REID_VECTOR,
+    SCROLL_PAGE,
+    TEXT_CANDIDATES,
+    UPSERT_BATCH,
+    IndexConfig,
+    SearchHit,
+    TimeBound,
+    point_id,
+)
 from storage.index_errors import IndexLockedError, IndexSchemaError, IndexUnavailableError
 from storage.index_points import (
     ATTRIBUTE_PAYLOAD,
@@ -100,12 +106,8 @@ from storage.index_points import (
 )
 from storage.index_versions import (
     ROOM_FIXED_BYTES,
-    SOURCE_STAMP_FILE,
-    folder_locked,
     read_current,
     room_needed,
-    source_stamp,
-    write_published,
 )
 from storage.schemas import ATTRIBUTE_VOCABULARY
 from tasks.attribute_scoring import ATTRIBUTE_FILTERS
@@ -119,248 +121,6 @@ __all__ = [  # the index's API; the names re-exported from its helper modules ar
 ]
 
 logger = logging.getLogger(__name__)
-
-REID_VECTOR = "reid"
-CLIP_VECTOR = "clip"
-VECTOR_NAMES = (REID_VECTOR, CLIP_VECTOR)
-
-# Fixed forever: point ids are uuid5(POINT_NAMESPACE, "camera_id/tracklet_id"), so a re-run of the
-# pipeline upserts the same points instead of adding duplicates.
-POINT_NAMESPACE = uuid.UUID("6f1c2b0e-8d4a-5c3e-9b7f-2a4d6e8f1c3b")
-
-UPSERT_BATCH = 256  # points per upsert request: small requests for the server, bounded memory here
-SCROLL_PAGE = 1024
-# Text search re-scores exactly this many of the engine's best points by the attribute query (at least;
-# 20 per requested person otherwise). benchmarks/search_scale.py --sizes 20000 --more-text-candidates 1000,2000
-# (20k points around every PETA crop, 16 queries, other jobs running): recall@20 against scoring every point
-# 0.894 / 0.950 / 0.988 with 500 / 1000 / 2000, text p95 57 / 69 / 97 ms. 1000 reaches the 0.95 target.
-TEXT_CANDIDATES = 1000
-_LOCK_ERROR_TEXT = "already accessed by another instance"
-_MAX_BACKOFF_S = 0.25
-
-
-
-class IndexConfig(BaseModel):
-    """Where the tracklet index lives and the shape of its vectors.
-
-    `path` is the embedded index folder (it holds `live/` and `published/`, see the module
-    docstring); it is ignored when `url` names a Qdrant server.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    path: Path = Path("runs/demo/qdrant")  # = storage.run_dir / "qdrant" of the default config
-    url: str | None = None  # e.g. http://localhost:6333; set -> server mode
-    api_key: SecretStr | None = None
-    collection: str = Field(default="tracklets", pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    # How long a writer or a loading reader waits for another process to release the folder.
-    lock_timeout_s: float = Field(default=30.0, ge=0)
-    reid_dim: int = Field(default=512, gt=0)
-    clip_dim: int | None = Field(default=None, gt=0)  # None: no `clip` vector in the collection
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError(f"index url '{value}' must start with http:// or https://")
-        return value or None
-
-    @classmethod
-    def for_run_dir(cls, run_dir: Path, **overrides: Any) -> IndexConfig:
-        """The config of a run's embedded index, `run_dir/qdrant`."""
-        return cls(path=Path(run_dir) / "qdrant", **overrides)
-
-    @property
-    def live_path(self) -> Path:
-        """The qdrant storage folder writers open."""
-        return self.path / "live"
-
-    @property
-    def published_path(self) -> Path:
-        """The folder of published snapshots readers load."""
-        return self.path / "published"
-
-    def vector_dims(self) -> dict[str, int]:
-        """Named vectors of the collection and their sizes."""
-        dims = {REID_VECTOR: self.reid_dim}
-        if self.clip_dim is not None:
-            dims[CLIP_VECTOR] = self.clip_dim
-        return dims
-
-
-class SearchHit(NamedTuple):
-    """One search result: (point id, cosine similarity, payload)."""
-
-    point_id: str
-    score: float
-    payload: dict[str, Any]
-
-
-TimeBound = datetime | float | int | None
-
-
-def point_id(camera_id: str, tracklet_id: int) -> str:
-    """The deterministic point id of a tracklet, so re-uploads replace instead of duplicating."""
-    return str(uuid.uuid5(POINT_NAMESPACE, f"{camera_id}/{int(tracklet_id)}"))
-
-
-# --------------------------------------------------------------------------------------------
-# Locking and clients
-
-
-def _open_local(folder: Path, timeout_s: float, must_exist: bool, deadline: float | None = None) -> QdrantClient:
-    """Open an embedded client on `folder`, retrying with backoff while another process holds it.
-
-    Gives up at `deadline` (monotonic clock; default now + `timeout_s`), naming `timeout_s`.
-    """
-    deadline = time.monotonic() + timeout_s if deadline is None else deadline
-    delay = 0.02
-    while True:
-        if must_exist and not (folder / "meta.json").is_file():
-            # QdrantLocal would create an empty storage here; a vanished snapshot is retried by the caller.
-            raise FileNotFoundError(f"{folder} holds no qdrant storage")
-        if not folder_locked(folder):
-            try:
-                return QdrantClient(path=str(folder))
-            except RuntimeError as exc:
-                if _LOCK_ERROR_TEXT not in str(exc):
-                    raise
-                # Lost the race between the probe and qdrant's own lock: wait like any other holder.
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise IndexLockedError(
-                f"the embedded Qdrant index folder {folder} is held by another process (a pipeline upload, "
-                f"a dashboard loading it, or another qdrant client) for more than {timeout_s:g} s: wait for it "
-                "to finish, raise index.lock_timeout_s, or run a Qdrant server and set index.url"
-            )
-        time.sleep(min(delay, remaining))
-        delay = min(delay * 2, _MAX_BACKOFF_S)
-
-
-_remote_clients: dict[tuple[str, str | None], QdrantClient] = {}
-_remote_lock = threading.Lock()
-
-
-def _remote_client(config: IndexConfig) -> QdrantClient:
-    """One client per server and key per process: construction costs ~0.1 s and it is thread-safe."""
-    assert config.url is not None
-    api_key = config.api_key.get_secret_value() if config.api_key else None
-    key = (config.url, api_key)
-    with _remote_lock:
-        client = _remote_clients.get(key)
-        if client is None:
-            client = QdrantClient(url=config.url, api_key=api_key)
-            _remote_clients[key] = client
-        return client
-
-
-@contextlib.contextmanager
-def open_client(config: IndexConfig, read_only: bool = False) -> Iterator[QdrantClient]:
-    """A Qdrant client for the index, released on exit.
-
-    Server mode: the process's shared client for `config.url`; connection and auth failures
-    become `IndexUnavailableError`.
-    Embedded mode, `read_only=False`: a short-lived client on `live/`, waiting up to
-    `lock_timeout_s` for other processes; on a clean exit live/ is published if it changed.
-    Embedded mode, `read_only=True`: a short-lived client on the CURRENT published snapshot (never
-    on live/, so it does not block writers). Do not write through it: snapshots are immutable.
-    """
-    if config.url:
-        client = _remote_client(config)
-        try:
-            yield client
-        except ResponseHandlingException as exc:
-            raise IndexUnavailableError(f"cannot reach the Qdrant server at {config.url}: {exc}") from exc
-        except UnexpectedResponse as exc:
-            if exc.status_code in (401, 403):
-                raise IndexUnavailableError(
-                    f"the Qdrant server at {config.url} refused the request ({exc.status_code}): check index.api_key"
-                ) from exc
-            raise
-        return
-    if read_only:
-        raise ValueError(
-            "embedded published versions are qdrant-edge shards: read them with search_vectors / scroll_all / "
-            "payload_columns / count_points, not a qdrant client"
-        )
-    client = _open_local(config.live_path, config.lock_timeout_s, must_exist=False)
-    try:
-        yield client
-        _publish(config, client)  # still holding the lock: the copy is consistent
-    except (OSError, sqlite3.OperationalError) as exc:
-        if not _disk_full(exc):
-            raise
-        raise IndexUnavailableError(
-            f"cannot write the embedded Qdrant index {config.path}: disk full ({exc}); nothing was published, "
-            "readers keep the last published version: free space and run the upload again"
-        ) from exc
-    finally:
-        client.close()
-
-
-def _disk_full(exc: BaseException) -> bool:
-    """ENOSPC from a file write, SQLite's "database or disk is full", or a copytree that met either."""
-    text = str(exc)
-    return getattr(exc, "errno", None) == errno.ENOSPC or "disk is full" in text or "No space left" in text
-
-
-def _relax_local_fsync(client: QdrantClient) -> None:
-    """Turn off SQLite's per-commit fsync on the embedded collections of a writer's client.
-
-    Local mode commits every point on its own (see module docstring: 85 s for 10k points at
-    synchronous=FULL). OFF keeps the file safe if the process dies; only an OS crash can lose
-    recent writes, and the published snapshot (fsynced) and the Parquet artifacts it is built
-    from survive that. Private attributes of qdrant-client: skipped when they move.
-    """
-    collections = getattr(getattr(client, "_client", None), "collections", None)
-    if not isinstance(collections, dict):
-        return
-    for collection in collections.values():
-        connection = getattr(getattr(collection, "storage", None), "storage", None)
-        if isinstance(connection, sqlite3.Connection):
-            connection.execute("PRAGMA synchronous=OFF")
-
-
-def _is_local(client: QdrantClient) -> bool:
-    return client.init_options.get("path") is not None or client.init_options.get("location") == ":memory:"
-
-
-# --------------------------------------------------------------------------------------------
-# Publishing snapshots (embedded mode)
-
-
-def _publish(config: IndexConfig, client: QdrantClient) -> str | None:
-    """Write live/'s points as a new engine version and point CURRENT at it. Caller holds live/'s lock.
-
-    Returns the current version (unchanged when live/ did not change).
-    """
-    live, published = config.live_path, config.published_path
-    if not (live / "meta.json").is_file():
-        return None
-    stamp = source_stamp(live)
-    current = read_current(published)
-    if current is not None:
-        with contextlib.suppress(OSError, ValueError):
-            if json.loads((published / current / SOURCE_STAMP_FILE).read_text()) == stamp:
-                return current
-    ids, vectors, payloads = _version_payloads(client, config)
-    dims = {n: m.shape[1] for n, m in vectors.items()}
-    version = write_published(published, [(ids, vectors, payloads)], len(ids), dims, stamp)
-    logger.info("published index version %s (%d points) from %s", version, len(ids), live)
-    return version
-
-
-def publish_batches(config: IndexConfig, batches: Iterable[Batch], total: int, dims: Mapping[str, int]) -> str:
-    """Publish points as a new version straight to the readers (no live/ folder): bulk loads and
-    `benchmarks/search_scale.py`, so 1M points never pass through qdrant-client's local mode.
-
-    `batches` yields (ids, {vector name: (n, dim) array, NaN rows for points without it}, payloads as
-    `upload_tracklets` writes them), made on demand: 1M payload dicts at once would take ~21 GB.
-    `total` = the points in all batches. The caller must be the only publisher of `config.path`.
-    """
-    return write_published(config.published_path, batches, total, dict(dims), stamp={})
-
-
 
 # --------------------------------------------------------------------------------------------
 # Collection schema
@@ -448,8 +208,8 @@ def upload_tracklets(
     written = 0
     with open_client(config) as client:
         ensure_collection(client, config)
-        if _is_local(client):
-            _relax_local_fsync(client)
+        if is_local(client):
+            relax_local_fsync(client)
         for start in range(0, table.num_rows, UPSERT_BATCH):
             points = []
             for row in table.slice(start, UPSERT_BATCH).to_pylist():
@@ -517,8 +277,8 @@ def delete_camera_points(config: IndexConfig, camera_id: str, keep_ids: Iterable
     with open_client(config) as client:
         if not client.collection_exists(config.collection):
             return 0
-        if _is_local(client):
-            _relax_local_fsync(client)
+        if is_local(client):
+            relax_local_fsync(client)
         return _delete_orphans(client, config, camera_id, keep)
 
 
@@ -553,36 +313,6 @@ def _query_filter(camera_ids: Sequence[str] | None, low: float | None, high: flo
     if low is not None:
         must.append(qm.FieldCondition(key="end_epoch", range=qm.Range(gte=low)))
     return qm.Filter(must=must) if must else None
-
-
-def _version_payloads(client: QdrantClient, config: IndexConfig) -> tuple[list[str], dict[str, np.ndarray], list[dict]]:
-    """Every point of the live collection: ids, (n, dim) vectors (NaN rows where absent), payloads."""
-    dims = config.vector_dims()
-    if client.collection_exists(config.collection):
-        params = client.get_collection(config.collection).config.params.vectors
-        if isinstance(params, dict):
-            dims = {name: p.size for name, p in params.items()}
-    ids: list[str] = []
-    payloads: list[dict[str, Any]] = []
-    rows: dict[str, list[np.ndarray]] = {name: [] for name in dims}
-    offset: Any = None
-    while client.collection_exists(config.collection):
-        records, offset = client.scroll(
-            config.collection, limit=SCROLL_PAGE, offset=offset, with_payload=True, with_vectors=True
-        )
-        for record in records:
-            named = record.vector if isinstance(record.vector, dict) else {}
-            for name, dim in dims.items():
-                vec = named.get(name)
-                rows[name].append(np.asarray(vec, np.float32) if vec is not None else np.full(dim, np.nan, np.float32))
-            ids.append(str(record.id))
-            payloads.append(record.payload or {})
-        if offset is None:
-            break
-    vectors = {
-        name: np.stack(block) if block else np.zeros((0, dims[name]), np.float32) for name, block in rows.items()
-    }
-    return ids, vectors, payloads
 
 
 _readers: dict[tuple[Path, str], EdgeReader] = {}

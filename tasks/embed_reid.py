@@ -23,7 +23,6 @@ import torch
 from smarttrace.assets import resolve
 from smarttrace.config import weight_names
 from smarttrace.errors import AssetError
-from tasks.reid_openvino import OpenVinoOsnet, openvino_available
 
 log = logging.getLogger("smarttrace.reid")
 INPUT_HW = (256, 128)  # OSNet's training input size (height, width), pixels
@@ -59,6 +58,13 @@ def osnet_trunk(osnet: torch.nn.Module) -> torch.nn.Sequential:
     """conv1, maxpool, conv2, conv3 of an OSNet as one module (sharing its layers): the trunk the
     attribute model reads, keyed the same way wherever it is built so state dicts compare directly."""
     return torch.nn.Sequential(osnet.conv1, osnet.maxpool, osnet.conv2, osnet.conv3)
+
+
+def osnet_embedding(osnet: torch.nn.Module, conv5_maps: torch.Tensor) -> torch.Tensor:
+    """OSNet's embedding from its conv5 maps (global average pool, then its fc), in any mode: in training mode
+    forward() would return classifier logits instead."""
+    pooled = osnet.global_avgpool(conv5_maps).flatten(1)
+    return pooled if osnet.fc is None else osnet.fc(pooled)
 
 
 _MEAN = torch.from_numpy(IMAGENET_MEAN)
@@ -107,6 +113,8 @@ def _with_mirror(vectors: np.ndarray, mirror: Callable[[], np.ndarray]) -> np.nd
 
 def resolve_backend(backend: str, device: torch.device) -> str:
     """"auto" -> OpenVINO on a CPU when it is installed (same vectors, ~3-6x faster), else PyTorch."""
+    from tasks.reid_openvino import openvino_available  # imports this module: loaded on use
+
     if backend not in ("auto", "torch", "openvino"):
         raise ValueError(f"unknown ReID backend {backend!r}: use auto, torch or openvino")
     if backend == "openvino" and device.type != "cpu":
@@ -153,11 +161,12 @@ class ReidEmbedder:
         self.flip = flip  # flip test-time augmentation: each vector = mean of the crop's and its mirror's
         self.models = [self._load(path) for path in self.weights_paths]
         self.model = self.models[0]
-        self._openvino = (
-            [OpenVinoOsnet(m, p, INPUT_HW) for m, p in zip(self.models, self.weights_paths, strict=True)]
-            if self.backend == "openvino"
-            else []
-        )
+        self._openvino = []
+        if self.backend == "openvino":
+            from tasks.reid_openvino import OpenVinoOsnet  # imports this module: loaded on use
+
+            pairs = zip(self.models, self.weights_paths, strict=True)
+            self._openvino = [OpenVinoOsnet(model, path, INPUT_HW) for model, path in pairs]
 
     def _load(self, path: Path) -> torch.nn.Module:
         with warnings.catch_warnings():
@@ -203,16 +212,8 @@ class ReidEmbedder:
             return list(self._features_batch_statistics(model, batch))
         if variant == "trunk":
             maps = osnet_trunk(model)(batch)
-            pooled = model.global_avgpool(model.conv5(model.conv4(maps))).flatten(1)
-            return [pooled if model.fc is None else model.fc(pooled), maps]
+            return [osnet_embedding(model, model.conv5(model.conv4(maps))), maps]
         return [model(batch)]
-
-    @staticmethod
-    def _features(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
-        """OSNet's embedding (pooled conv5 maps through its fc), also in training mode (where forward() would
-        return classifier logits instead)."""
-        pooled = model.global_avgpool(model.featuremaps(batch)).flatten(1)
-        return pooled if model.fc is None else model.fc(pooled)
 
     @torch.inference_mode()
     def embed_camera_bn(self, crops: Sequence[np.ndarray], parts: int = 0, parts_weight: float = 0.5) -> np.ndarray:
@@ -274,8 +275,7 @@ class ReidEmbedder:
                 m.momentum = 0.0  # training mode normalises with the batch's statistics; running ones stay trained
             model.train()
             maps = model.featuremaps(batch)
-            pooled = model.global_avgpool(maps).flatten(1)
-            return (pooled if model.fc is None else model.fc(pooled)), maps.mean(dim=3)
+            return osnet_embedding(model, maps), maps.mean(dim=3)
         finally:
             model.eval()
             _restore_bn(norms, saved)

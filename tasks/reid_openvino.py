@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from smarttrace.assets import cache_dir, sha256_of
+from tasks.embed_reid import osnet_embedding
 
 log = logging.getLogger("smarttrace.reid")
 
@@ -108,8 +109,7 @@ class _Features(torch.nn.Module):
         m = self.osnet
         trunk = m.conv3(m.conv2(m.maxpool(m.conv1(x))))
         maps = m.conv5(m.conv4(trunk))
-        pooled = m.global_avgpool(maps).flatten(1)
-        features = pooled if m.fc is None else m.fc(pooled)
+        features = osnet_embedding(m, maps)
         if self.variant == "trunk":
             return features, trunk
         if self.variant == "camera_bn":

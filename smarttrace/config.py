@@ -153,7 +153,7 @@ class EmbedConfig(_Strict):
     # measured on 150 VIPeR crops, 2-core Xeon, ensemble: plain pass 4.4x, camera-BN pass 1.8x PyTorch's speed.
     reid_backend: Literal["auto", "torch", "openvino"] = "auto"
     # Flip test-time augmentation (each vector = mean of the crop's and its mirror's). Off: it doubles every OSNet
-    # pass (the embed stage is 0.145 of tracking without it on the benchmarks/identities.py proxy; the budget
+    # pass (the embed stage is 0.142 of tracking without it on the benchmarks/identities.py proxy; the budget
     # is 0.15) and bought nothing on the real cross-camera sets (benchmarks/crosscamera.py --flip / --no-flip,
     # all-gallery rank-1 of the product recipe: VIPeR 0.364 -> 0.366, PRID 0.348 -> 0.345, GRID 0.324 -> 0.326,
     # CUHK03 val 0.615 -> 0.616).

@@ -67,6 +67,21 @@ def osnet_embedding(osnet: torch.nn.Module, conv5_maps: torch.Tensor) -> torch.T
     return pooled if osnet.fc is None else osnet.fc(pooled)
 
 
+def osnet_outputs(osnet: torch.nn.Module, batch: torch.Tensor, variant: str) -> list[torch.Tensor]:
+    """What the embedder reads from one OSNet pass: the embedding (`plain`); plus the conv1-conv3 maps
+    (`trunk`, for a shared-trunk attribute head) or the conv5 maps averaged over their width, one value per
+    channel and row (`camera_bn`: the rows body-part stripes are cut from). The same function runs in PyTorch
+    and is what `tasks.reid_openvino` converts, so both backends compute one graph."""
+    trunk = osnet_trunk(osnet)(batch)
+    maps = osnet.conv5(osnet.conv4(trunk))
+    features = osnet_embedding(osnet, maps)
+    if variant == "trunk":
+        return [features, trunk]
+    if variant == "camera_bn":
+        return [features, maps.mean(dim=3)]
+    return [features]
+
+
 _MEAN = torch.from_numpy(IMAGENET_MEAN)
 _STD = torch.from_numpy(IMAGENET_STD)
 
@@ -209,11 +224,8 @@ class ReidEmbedder:
             return [torch.from_numpy(a) for a in self._openvino[index].run(variant, batch.numpy())]
         model = self.models[index]
         if variant == "camera_bn":
-            return list(self._features_batch_statistics(model, batch))
-        if variant == "trunk":
-            maps = osnet_trunk(model)(batch)
-            return [osnet_embedding(model, model.conv5(model.conv4(maps))), maps]
-        return [model(batch)]
+            return self._outputs_batch_statistics(model, batch)
+        return osnet_outputs(model, batch, variant)
 
     @torch.inference_mode()
     def embed_camera_bn(self, crops: Sequence[np.ndarray], parts: int = 0, parts_weight: float = 0.5) -> np.ndarray:
@@ -263,19 +275,15 @@ class ReidEmbedder:
             out[chunk] = vector
         return out
 
-    def _features_batch_statistics(
-        self, model: torch.nn.Module, batch: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """`model`'s embedding of `batch` with every BatchNorm layer using the batch's own statistics, and its
-        conv5 maps averaged over their width (n, channels, rows): the rows the part stripes are cut from."""
+    def _outputs_batch_statistics(self, model: torch.nn.Module, batch: torch.Tensor) -> list[torch.Tensor]:
+        """`osnet_outputs(model, batch, "camera_bn")` with every BatchNorm layer using the batch's own statistics."""
         norms = _batch_norms(model)
         saved = _bn_state(norms)
         try:
             for m in norms:
                 m.momentum = 0.0  # training mode normalises with the batch's statistics; running ones stay trained
             model.train()
-            maps = model.featuremaps(batch)
-            return osnet_embedding(model, maps), maps.mean(dim=3)
+            return osnet_outputs(model, batch, "camera_bn")
         finally:
             model.eval()
             _restore_bn(norms, saved)

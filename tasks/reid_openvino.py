@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from smarttrace.assets import cache_dir, sha256_of
-from tasks.embed_reid import osnet_embedding
+from tasks.embed_reid import osnet_outputs
 
 log = logging.getLogger("smarttrace.reid")
 
@@ -95,26 +95,17 @@ def with_batch_statistics(model: torch.nn.Module) -> torch.nn.Module:
     return model.eval()
 
 
-class _Features(torch.nn.Module):
-    """OSNet's embedding (pooled conv5 through fc); plus the conv1-conv3 maps (`trunk` variant) or the conv5
-    maps averaged over their width, one value per channel and row (`camera_bn` variant: the body-part stripes
-    of `ReidEmbedder.embed_camera_bn` are cut from those rows)."""
+class _Outputs(torch.nn.Module):
+    """`osnet_outputs` of one variant as a module, for the converter."""
 
     def __init__(self, osnet: torch.nn.Module, variant: str) -> None:
         super().__init__()
         self.osnet = osnet
         self.variant = variant
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        m = self.osnet
-        trunk = m.conv3(m.conv2(m.maxpool(m.conv1(x))))
-        maps = m.conv5(m.conv4(trunk))
-        features = osnet_embedding(m, maps)
-        if self.variant == "trunk":
-            return features, trunk
-        if self.variant == "camera_bn":
-            return features, maps.mean(dim=3)
-        return features
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        outputs = osnet_outputs(self.osnet, x, self.variant)
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
 
 def _export_folder(weights: Path, variant: str) -> Path:
@@ -130,7 +121,7 @@ def _convert(osnet: torch.nn.Module, variant: str, input_hw: tuple[int, int]):  
     example = torch.randn(4, 3, *input_hw)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.jit tracing deprecation notes: library chatter, not the user's concern
-        return openvino.convert_model(_Features(source, variant), example_input=example,
+        return openvino.convert_model(_Outputs(source, variant), example_input=example,
                                       input=[(-1, 3, *input_hw)])  # fmt: skip
 
 

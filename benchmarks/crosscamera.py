@@ -165,12 +165,16 @@ def _print_pairs(label: str, f: PairFigures, seconds: float) -> None:
           f"[{f.predicted_pairs} predicted / {f.true_pairs} true pairs, {seconds:.1f} s]")
 
 
+def tuning_people(people: np.ndarray, seed: int = SPLIT_SEED) -> np.ndarray:
+    """The TUNING half of one set's people ("set/person" labels): half of them, drawn with a fixed seed."""
+    people = np.array(sorted(set(people)))
+    return np.random.default_rng(seed).choice(people, size=len(people) // 2, replace=False)
+
+
 def tuning_mask(name: str, persons: np.ndarray, seed: int = SPLIT_SEED) -> np.ndarray:
     """True for images of the TUNING half of a set's people: the same draw as `split_people` makes."""
     labels = np.array([f"{name}/{p}" for p in persons])
-    people = np.array(sorted(set(labels)))
-    chosen = np.random.default_rng(seed).choice(people, size=len(people) // 2, replace=False)
-    return np.isin(labels, chosen)
+    return np.isin(labels, tuning_people(labels, seed))
 
 
 def _parts_sweep(name: str, crops: list[np.ndarray], images: pd.DataFrame, embedder: ReidEmbedder,
@@ -227,8 +231,7 @@ def split_people(tracklets: pd.DataFrame, seed: int = SPLIT_SEED) -> pd.Series:
     tuning = pd.Series(False, index=tracklets.index)
     sets = tracklets["person"].str.split("/").str[0]
     for name in sorted(sets.unique()):
-        people = np.array(sorted(tracklets.loc[sets == name, "person"].unique()))
-        chosen = np.random.default_rng(seed).choice(people, size=len(people) // 2, replace=False)
+        chosen = tuning_people(tracklets.loc[sets == name, "person"].to_numpy(), seed)
         tuning |= (sets == name) & tracklets["person"].isin(chosen)
     return tuning
 

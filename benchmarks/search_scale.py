@@ -69,6 +69,12 @@ from tasks.attribute_scoring import score_constraints  # noqa: E402
 from tasks.text_query import parse_description  # noqa: E402
 
 NOISE = 0.05
+
+
+def vector_noise(dim: int) -> float:
+    """Per-value noise for a `dim`-d unit vector: N(0, NOISE) at 512-d, scaled so the copy keeps the same
+    cosine to its source (~0.6) at any size."""
+    return NOISE * (512 / dim) ** 0.5
 CAMERAS = 8
 DAYS = 30
 T0 = 1_700_000_000.0  # epoch seconds of the first synthetic day
@@ -152,8 +158,7 @@ def synthesise(base: np.ndarray, base_probs: np.ndarray, n: int, seed: int) -> d
     The payloads are made batch by batch by `batches` while the version is written."""
     rng = np.random.default_rng(seed)
     source = np.arange(n) % len(base)
-    noise = NOISE * (512 / base.shape[1]) ** 0.5  # the same cosine to the source (~0.6) at any vector size
-    vectors = base[source] + rng.normal(0, noise, (n, base.shape[1])).astype(np.float32)
+    vectors = base[source] + rng.normal(0, vector_noise(base.shape[1]), (n, base.shape[1])).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     probs = np.clip(base_probs[source] + rng.normal(0, NOISE, (n, base_probs.shape[1])), 0.0, 1.0)
     starts = T0 + rng.uniform(0, DAYS * 86400, n)
@@ -243,7 +248,7 @@ def measure_size(n: int, base: np.ndarray, base_probs: np.ndarray, work: Path, r
     parsed = [parse_description(text).constraints for text in TEXT_QUERIES]
     day = T0 + 5 * 86400
     for r in range(runs):
-        noise = NOISE * (512 / matrix.shape[1]) ** 0.5  # as the points' own noise: the same cosine at any size
+        noise = vector_noise(matrix.shape[1])  # as the points' own copies
         query = matrix[rng.integers(n)] + rng.normal(0, noise, matrix.shape[1]).astype(np.float32)
         query /= np.linalg.norm(query)
         # The product's default image search: MIN_IMAGE_CANDIDATES hits from the engine, the best 20 compared.

@@ -1,10 +1,13 @@
 """Throughput benchmark: what one machine processes, per detector setting, through the real flow.
 
-    python benchmarks/throughput.py [--data DIR] [--variants fp32+workers=0,fp32,int8] [--repeat N] [--frames N]
+    python benchmarks/throughput.py [--data DIR] [--variants fp32+workers=0+stride=1,fp32+stride=1,fp32]
+                                    [--repeat N] [--frames N]
 
-A variant is a precision with optional detector overrides (`int8+workers=0`, `fp32+conf=0.11`); the
-rest of the detector section is configs/demo.yaml's. The default reference, `fp32+workers=0`, is the
-FP32 loop before detector threads (one frame at a time between decoding and tracking).
+A variant is a precision with optional detector overrides (`int8+workers=0`, `fp32+stride=1`); the
+rest of the detector section is configs/demo.yaml's. The default reference, `fp32+workers=0+stride=1`,
+is the FP32 loop before detector threads and keyframes (every frame detected, one at a time between
+decoding and tracking); `fp32+stride=1` adds the detector thread; `fp32` is the product default
+(keyframes every 4th frame + optical flow between them, tasks/keyframes.py).
 
 Cameras: PETS09-S2L1 (795 frames, 7 fps), TUD-Campus (71, 25 fps) and TUD-Stadtmitte (179, 25 fps),
 each repeated `--repeat` times as separate cameras (more camera-hours per run). For each variant,
@@ -14,7 +17,7 @@ in this process and against one temporary Prefect API (started before timing):
   2. `flows.process.run_process` on a fresh run folder, timed wall-clock (every stage, to the index);
   3. MOTA / IDF1 of the PETS09 and TUD-Campus tracks artifacts against MOT15 ground truth.
 The reference (the first variant) is measured in the same run: `speedup` = fps / fps_fp32, where
-`fps` is the last variant listed (int8 by default). Per-stage shares come from the artifacts'
+`fps` is the last variant listed (the product default). Per-stage shares come from the artifacts'
 manifests (seconds per step); peak RSS is sampled every 0.2 s. Ends with ONE JSON line.
 """
 
@@ -90,10 +93,11 @@ def parse_variant(spec: str) -> tuple[str, dict]:
     return precision, {key: yaml.safe_load(value) for key, value in pairs}
 
 
-def write_config(work: Path, run_dir: Path, data: Path, spec: str, repeat: int, frames: int | None) -> Path:
+def write_config(work: Path, run_dir: Path, data: Path, spec: str, repeat: int, frames: int | None,
+                 sequences: tuple[str, ...] = SEQUENCES) -> Path:  # fmt: skip
     precision, overrides = parse_variant(spec)
     cameras = []
-    for name in SEQUENCES:
+    for name in sequences:
         video, _, fps = sequence(data, name)
         for copy in range(repeat):
             camera = {"id": camera_id(name, copy), "video": str(video), "fps": fps}
@@ -134,7 +138,7 @@ def warm_up(config_path: Path) -> tuple[float, list[str]]:
     return time.perf_counter() - started, loaded
 
 
-def score(run_dir: Path, data: Path, frames: int | None) -> dict[str, float]:
+def score(run_dir: Path, data: Path, frames: int | None, sequences: tuple[str, ...] = SEQUENCES) -> dict[str, float]:
     from storage.artifacts import read_artifact
     from storage.layout import RunLayout
     from tasks.evaluate_tracking import evaluate_tracking, load_mot_txt
@@ -142,6 +146,8 @@ def score(run_dir: Path, data: Path, frames: int | None) -> dict[str, float]:
 
     figures = {}
     for name, short in SCORED.items():
+        if name not in sequences:
+            continue
         camera = camera_id(name, 0)
         tracks = read_artifact(RunLayout(run_dir).tracks(camera), "tracks").to_pandas()
         gt = load_mot_txt(sequence(data, name)[1])
@@ -152,8 +158,8 @@ def score(run_dir: Path, data: Path, frames: int | None) -> dict[str, float]:
     return figures
 
 
-def stage_shares(run_dir: Path) -> tuple[dict[str, float], int]:
-    """Share of the summed step seconds per step (tracks.detect, tracklets.reid, ...), and frames processed."""
+def stage_seconds(run_dir: Path) -> tuple[dict[str, float], int]:
+    """Summed step seconds per step over the cameras (tracks.detect, tracklets.reid, ...), and frames processed."""
     from storage.artifacts import read_manifest
 
     seconds: dict[str, float] = {}
@@ -165,8 +171,15 @@ def stage_shares(run_dir: Path) -> tuple[dict[str, float], int]:
                 seconds[f"{kind}.{step}"] = seconds.get(f"{kind}.{step}", 0.0) + float(value)
             if kind == "tracks":
                 frames += int(manifest.get("frames") or 0)
-    total = sum(seconds.values()) or 1.0
-    return {step: value / total for step, value in seconds.items()}, frames
+    return seconds, frames
+
+
+def tracking_wall_seconds(run_dir: Path) -> float:
+    """Stage 1's wall-clock seconds, summed over the cameras (from each tracks manifest)."""
+    from storage.artifacts import read_manifest
+
+    paths = sorted((run_dir / "tracks").glob("*.parquet"))
+    return sum(float(read_manifest(path).get("wall_s") or 0.0) for path in paths)
 
 
 def camera_seconds(config_path: Path, run_dir: Path) -> float:
@@ -181,30 +194,36 @@ def camera_seconds(config_path: Path, run_dir: Path) -> float:
     return total
 
 
-def run_variant(work: Path, data: Path, spec: str, repeat: int, frames: int | None) -> dict:
+def run_variant(work: Path, data: Path, spec: str, repeat: int, frames: int | None,
+                sequences: tuple[str, ...] = SEQUENCES) -> dict:  # fmt: skip
     from flows.process import run_process
 
     run_dir = work / f"run-{safe(spec)}"
-    config = write_config(work, run_dir, data, spec, repeat, frames)
+    config = write_config(work, run_dir, data, spec, repeat, frames, sequences)
     warm_s, loaded = warm_up(config)
     with PeakRss() as rss:
         started = time.perf_counter()
         run_process(config)
         wall = time.perf_counter() - started
-    shares, frames_done = stage_shares(run_dir)
+    seconds, frames_done = stage_seconds(run_dir)
+    shares = {step: value / (sum(seconds.values()) or 1.0) for step, value in seconds.items()}
+    # Stage 1 alone (decode, detect, flow, track, link), wall-clock per camera: what the detector settings change.
+    tracking_s = tracking_wall_seconds(run_dir)
     video_s = camera_seconds(config, run_dir)
     figures = {
         "variant": spec, "precision": parse_variant(spec)[0], "loaded": sorted(set(loaded)),
         "warm_up_s": warm_s, "wall_s": wall,
-        "frames": frames_done, "fps": frames_done / wall, "camera_hours_per_hour": video_s / wall,
-        "peak_rss_mb": rss.peak_mb, "shares": shares, **score(run_dir, data, frames),
+        "frames": frames_done, "fps": frames_done / wall, "tracking_fps": frames_done / max(tracking_s, 1e-9),
+        "camera_hours_per_hour": video_s / wall,
+        "peak_rss_mb": rss.peak_mb, "shares": shares, **score(run_dir, data, frames, sequences),
     }
     print(
         f"{spec} (loaded {','.join(figures['loaded'])}): {frames_done} frames in {wall:.1f} s = "
         f"{figures['fps']:.2f} frames/s, {figures['camera_hours_per_hour']:.2f} camera-h/h, peak RSS "
-        f"{rss.peak_mb:.0f} MB | PETS09 MOTA {figures['mota_pets']:.3f} IDF1 {figures['idf1_pets']:.3f} | "
-        f"TUD-Campus MOTA {figures['mota_tud_campus']:.3f} IDF1 {figures['idf1_tud_campus']:.3f} | "
-        f"shares " + " ".join(f"{k} {v:.0%}" for k, v in sorted(shares.items(), key=lambda kv: -kv[1])),
+        f"{rss.peak_mb:.0f} MB | Stage 1 alone {figures['tracking_fps']:.2f} frames/s | "
+        + "".join(f"{name} MOTA {figures[f'mota_{short}']:.3f} IDF1 {figures[f'idf1_{short}']:.3f} | "
+                  for name, short in SCORED.items() if f"mota_{short}" in figures)
+        + "shares " + " ".join(f"{k} {v:.0%}" for k, v in sorted(shares.items(), key=lambda kv: -kv[1])),
         flush=True,
     )
     return figures
@@ -213,13 +232,18 @@ def run_variant(work: Path, data: Path, spec: str, repeat: int, frames: int | No
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
-    parser.add_argument("--variants", "--precisions", default="fp32+workers=0,fp32,int8",
+    parser.add_argument("--variants", "--precisions", default="fp32+workers=0+stride=1,fp32+stride=1,fp32",
                         help="comma-separated precision[+key=value...] (detector overrides, e.g. int8+workers=0); "
                              "the first is the reference and must be fp32 (default: the inline FP32 loop)")
     parser.add_argument("--repeat", type=int, default=1, help="copies of each video, as separate cameras")
     parser.add_argument("--frames", type=int, default=None, help="only the first N frames of each camera")
+    parser.add_argument("--sequences", default=",".join(SEQUENCES),
+                        help=f"comma-separated, from {', '.join(SEQUENCES)} (PETS09-S2L1 alone: the issue's 2x target)")
     args = parser.parse_args()
     variants = args.variants.split(",")
+    sequences = tuple(args.sequences.split(","))
+    if not sequences or not set(sequences) <= set(SEQUENCES):
+        raise SystemExit(f"--sequences: choose from {', '.join(SEQUENCES)}")
     for spec in variants:
         parse_variant(spec)
     if parse_variant(variants[0])[0] != "fp32":
@@ -229,7 +253,8 @@ def main() -> None:
     from prefect.testing.utilities import prefect_test_harness
 
     with tempfile.TemporaryDirectory() as work, prefect_test_harness(server_startup_timeout=60):
-        runs = {spec: run_variant(Path(work), args.data, spec, args.repeat, args.frames) for spec in variants}
+        runs = {spec: run_variant(Path(work), args.data, spec, args.repeat, args.frames, sequences)
+                for spec in variants}  # fmt: skip
     reference, best = runs[variants[0]], runs[variants[-1]]
     result = {
         "variant": best["variant"],
@@ -237,14 +262,12 @@ def main() -> None:
         "fps": best["fps"],
         "fps_fp32": reference["fps"],
         "speedup": best["fps"] / reference["fps"],
-        "mota_pets": best["mota_pets"],
-        "mota_pets_fp32": reference["mota_pets"],
-        "idf1_pets": best["idf1_pets"],
-        "idf1_pets_fp32": reference["idf1_pets"],
-        "mota_tud_campus": best["mota_tud_campus"],
-        "mota_tud_campus_fp32": reference["mota_tud_campus"],
-        "idf1_tud_campus": best["idf1_tud_campus"],
-        "idf1_tud_campus_fp32": reference["idf1_tud_campus"],
+        "tracking_fps": best["tracking_fps"],
+        "tracking_fps_fp32": reference["tracking_fps"],
+        "tracking_speedup": best["tracking_fps"] / reference["tracking_fps"],
+        "sequences": list(sequences),
+        **{f"{key}{suffix}": run.get(key) for key in ("mota_pets", "idf1_pets", "mota_tud_campus", "idf1_tud_campus")
+           for suffix, run in (("", best), ("_fp32", reference))},
         "camera_hours_per_hour": best["camera_hours_per_hour"],
         "camera_hours_per_hour_fp32": reference["camera_hours_per_hour"],
         "peak_rss_mb": best["peak_rss_mb"],

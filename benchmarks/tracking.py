@@ -78,6 +78,8 @@ def run_ours(video: Path, fps: float, frames: int | None, config_path: Path) -> 
         "backend": config.detector.backend,
         "imgsz": config.detector.imgsz,
         "stride": config.detector.stride,
+        "between": config.detector.between,
+        "detected_share": run.detected_frames / max(run.frames, 1),
         "tracker": config.tracker.name,
     }
     return tracks_to_mot(run.table.to_pandas()), figures

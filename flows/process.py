@@ -88,7 +88,7 @@ def track_camera_task(camera: CameraConfig, config: SmartTraceConfig, from_stage
     manifest = build_manifest(
         stage="track", inputs=run.videos, config_hash=key, models=models, cache_key=key, camera_id=camera.id,
         frames=run.frames, partial=run.partial, partial_reason=run.partial_reason, seconds=run.seconds,
-        detector_precision=detector.precision,
+        detector_precision=detector.precision, detected_frames=run.detected_frames, wall_s=round(run.wall_s, 3),
     )
     write_artifact(run.table, path, "tracks", manifest)
     get_run_logger().info("camera %s: wrote %s (%d rows)", camera.id, path, run.table.num_rows)

@@ -1,4 +1,4 @@
-"""Stage 1 for one camera: decode -> detect (every `stride`-th frame) -> track -> clean up.
+"""Stage 1 for one camera: decode -> detect (keyframes; optical flow between) -> track -> clean up.
 
 Plain function, no Prefect: the flow wraps it in a task; tests and benchmarks call it
 directly. Returns the tracks table (schema `storage.schemas.TRACKS_SCHEMA`) and timings.
@@ -23,6 +23,7 @@ from tasks.crop_sampler import CropSampler
 from tasks.detect import PersonDetector
 from tasks.detections import Detections
 from tasks.embed_reid import ReidEmbedder
+from tasks.keyframes import KeyframeItem, KeyframePlan, keyframe_stream
 from tasks.link_tracklets import LinkParams, TrackletEnds, link_tracklets
 from tasks.postprocess_tracks import drop_short_tracks, drop_small_boxes, interpolate_gaps
 from tasks.track import build_tracker, tracker_config_for, update_tracker
@@ -42,10 +43,11 @@ class TrackingRun:
     partial: bool = False
     partial_reason: str = ""
     seconds: dict[str, float] = field(
-        default_factory=lambda: {"decode": 0.0, "detect": 0.0, "track": 0.0, "link": 0.0}
+        default_factory=lambda: {"decode": 0.0, "detect": 0.0, "flow": 0.0, "track": 0.0, "link": 0.0}
     )
     links: int = 0
     videos: list[Path] = field(default_factory=list)
+    wall_s: float = 0.0  # the whole of `track_camera` (the steps above overlap when the detector runs ahead)
 
 
 def _rows_for_frame(frame_index: int, tracked: Detections) -> list[dict]:
@@ -142,6 +144,24 @@ def _frames_to_detect(frames: Iterator[tuple[int, np.ndarray]], run: TrackingRun
             yield item
 
 
+def _frame_stream(detector: PersonDetector, frames: Iterator[tuple[int, np.ndarray]], run: TrackingRun,
+                  first_frame: int, config: DetectorConfig) -> Iterator[KeyframeItem]:  # fmt: skip
+    """The frames the tracker sees, with their boxes: every frame ("flow", or stride 1), or keyframes only ("skip")."""
+    if config.stride > 1 and config.between == "flow":
+        plan = KeyframePlan(config.stride, config.redetect_iou)
+        decoded = _frames_to_detect(frames, run, first_frame, 1)
+        yield from keyframe_stream(decoded, lambda f: detector([f])[0], plan, lookahead=config.workers > 0)
+        return
+    selected = _frames_to_detect(frames, run, first_frame, config.stride)
+    for index, frame, detections, detect_s in detector.stream(selected):
+        yield KeyframeItem(index, frame, detections, True, detect_s, 0.0)
+
+
+def tracker_frame_rate(camera: CameraConfig, config: DetectorConfig) -> float:
+    """Frames per second the tracker is fed: all of them, unless keyframes are fed alone ("skip")."""
+    return camera.fps / config.stride if config.between == "skip" else camera.fps
+
+
 def track_camera(
     camera: CameraConfig,
     detector_config: DetectorConfig,
@@ -153,7 +173,8 @@ def track_camera(
     detector = detector or PersonDetector(detector_config, calibration_videos=camera_videos(camera.video))
     stride = detector_config.stride
     tracker_config = tracker_config_for(tracker_config, camera.tracker_params)
-    tracker = build_tracker(tracker_config, frame_rate=camera.fps / stride, owner=f"camera {camera.id}")
+    tracker = build_tracker(tracker_config, frame_rate=tracker_frame_rate(camera, detector_config),
+                            owner=f"camera {camera.id}")  # fmt: skip
     run = TrackingRun(table=pa.table({}))
     rows: list[dict] = []
     sampler = CropSampler(postprocess.link_crops_per_track, postprocess.link_min_crop_height)
@@ -162,19 +183,20 @@ def track_camera(
     progress = progress_for(f"camera {camera.id}, track", camera_frame_count(camera.video, camera.first_frame,
                                                                               camera.max_frames))
     started = time.perf_counter()
-    for index, frame, detections, detect_s in detector.stream(_frames_to_detect(frames, run, camera.first_frame,
-                                                                                stride)):
+    for item in _frame_stream(detector, frames, run, camera.first_frame, detector_config):
         t2 = time.perf_counter()
-        tracked = update_tracker(tracker, detections, frame)
-        run.seconds["detect"] += detect_s
+        tracked = update_tracker(tracker, item.detections, item.frame)
+        run.seconds["detect"] += item.detect_s
+        run.seconds["flow"] += item.flow_s
         run.seconds["track"] += time.perf_counter() - t2
-        run.detected_frames += 1
-        rows.extend(_rows_for_frame(index, tracked))
-        if postprocess.link:
-            for box, track_id in zip(tracked.xyxy, tracked.tracker_id, strict=True):
-                sampler.offer(int(track_id), index, box, frame)
-        progress.update(index + 1 - camera.first_frame - progress.done, boxes=len(rows))
-        if run.detected_frames % PROGRESS_EVERY_FRAMES == 0:
+        if item.detected:  # flow boxes steer the tracker; only measured boxes become rows (and crops)
+            run.detected_frames += 1
+            rows.extend(_rows_for_frame(item.index, tracked))
+            if postprocess.link:
+                for box, track_id in zip(tracked.xyxy, tracked.tracker_id, strict=True):
+                    sampler.offer(int(track_id), item.index, box, item.frame)
+        progress.update(item.index + 1 - camera.first_frame - progress.done, boxes=len(rows))
+        if (item.index + 1 - camera.first_frame) % PROGRESS_EVERY_FRAMES == 0:
             log.debug("camera %s: %s", camera.id, progress.line())
     progress.close()
     run.videos = decode.videos or []
@@ -194,7 +216,7 @@ def track_camera(
     table = interpolate_gaps(table, max(postprocess.max_gap_frames, stride - 1))
     table = table[table["frame_index"] < last_frame] if not table.empty else table
     run.table = _to_table(table, camera)
-    elapsed = time.perf_counter() - started
+    elapsed = run.wall_s = time.perf_counter() - started
     log.info(
         "camera %s: done, %d frames in %.1f s (%.2f frames/s), %d links, %d tracks, %d boxes",
         camera.id, run.frames, elapsed, run.frames / max(elapsed, 1e-9), run.links,

@@ -56,6 +56,10 @@ def write_search_config(folder: Path = SEARCH_RUN, run_dir: Path | None = None, 
              "start_time": "2009-03-01T09:00:10Z", "location": "TUD walkway"},
         ],
         "storage": {"run_dir": str(run_dir or folder / "run")},
+        # Every frame detected: these tests judge search against the tracklets' own ids, so they need
+        # tracklets without identity switches. On this 120-frame clip the keyframe default (stride 4)
+        # swaps one person's track onto another at frames 30-36 (tests/test_keyframes.py covers it).
+        "detector": {"stride": 1},
         # No attribute model: these tests cover the colour-rule path (indexes built without one);
         # the attribute path has its own tests below and in tests/test_attribute_search_e2e.py.
         "embed": {"attribute_weights": ""},

@@ -74,7 +74,8 @@ class DetectorConfig(_Strict):
     # Run the detector on every `stride`-th frame (a keyframe) and on every frame after a crowded one
     # (`redetect_iou`); tasks/keyframes.py. Chosen on PETS09-S2L1 (clean + 2 invisible-noise runs, mean
     # MOTA / IDF1; stride 1: 0.880 / 0.846): stride 4 0.877 / 0.860 with the detector on 41% of the frames;
-    # stride 5 0.840 / 0.777. 1 = every frame.
+    # stride 5 0.840 / 0.777. Whole flow 1.98x the every-frame loop (benchmarks/throughput.py); the price:
+    # PETS09 image search top-1 0.912 vs 0.976 (benchmarks/search.py). 1 = every frame.
     stride: int = Field(default=4, ge=1, le=10)
     # Frames between keyframes: "flow" moves the previous frame's boxes by sparse optical flow so the
     # tracker sees every frame; "skip" feeds the tracker keyframes only (PETS09 stride 2: MOTA 0.835,

@@ -103,6 +103,20 @@ def test_a_crowded_frame_is_detected_and_both_paths_give_the_same_boxes(lookahea
     np.testing.assert_allclose(items[7].detections.xyxy, [[107, 50, 147, 140]], atol=0.5)
 
 
+def test_a_frame_of_another_size_is_detected_not_carried():
+    """A camera folder whose next file has another resolution: flow cannot run across the change."""
+    small, large = np.dstack([_texture(7, (120, 160))] * 3), np.dstack([_texture(8)] * 3)
+    frames = [(0, small), (1, small), (2, large), (3, large)]
+    calls: list[int] = []
+
+    def detect(frame: np.ndarray) -> Detections:
+        calls.append(next(i for i, (_, f) in enumerate(frames) if f is frame))
+        return _detections([[10, 10, 50, 100]])
+
+    items = list(keyframe_stream(iter(frames), detect, KeyframePlan(stride=4, redetect_iou=0.1)))
+    assert calls == [0, 2] and [item.detected for item in items] == [True, False, True, False]
+
+
 def test_a_failing_detection_stops_the_stream_with_its_error():
     frames = [(k, np.dstack([_texture(6)] * 3)) for k in range(12)]
 

@@ -168,11 +168,11 @@ def keyframe_stream(
                 read_ahead()
                 if not ahead:
                     return
-                index, frame, scheduled, future = ahead.popleft()
+                index, frame, _scheduled, future = ahead.popleft()
                 started = time.perf_counter()
                 gray = to_gray(frame)
                 new_view = prev_gray is None or prev_gray.shape != gray.shape  # the first frame, or a new file's size
-                if scheduled or previous is None or new_view or plan.crowded(previous):
+                if new_view or plan.detect(index - first, previous):
                     flow_s = time.perf_counter() - started
                     detections, detect_s = (future or start(frame)).result()
                     item = KeyframeItem(index, frame, detections, True, detect_s, flow_s)

@@ -158,12 +158,13 @@ def score(run_dir: Path, data: Path, frames: int | None, sequences: tuple[str, .
     return figures
 
 
-def stage_seconds(run_dir: Path) -> tuple[dict[str, float], int]:
-    """Summed step seconds per step over the cameras (tracks.detect, tracklets.reid, ...), and frames processed."""
+def stage_seconds(run_dir: Path) -> tuple[dict[str, float], int, float]:
+    """Summed step seconds per step over the cameras (tracks.detect, tracklets.reid, ...), frames processed,
+    and Stage 1's wall-clock seconds summed over the cameras (each tracks manifest's `wall_s`)."""
     from storage.artifacts import read_manifest
 
     seconds: dict[str, float] = {}
-    frames = 0
+    frames, tracking_wall = 0, 0.0
     for kind in ("tracks", "tracklets"):
         for path in sorted((run_dir / kind).glob("*.parquet")):
             manifest = read_manifest(path)
@@ -171,15 +172,8 @@ def stage_seconds(run_dir: Path) -> tuple[dict[str, float], int]:
                 seconds[f"{kind}.{step}"] = seconds.get(f"{kind}.{step}", 0.0) + float(value)
             if kind == "tracks":
                 frames += int(manifest.get("frames") or 0)
-    return seconds, frames
-
-
-def tracking_wall_seconds(run_dir: Path) -> float:
-    """Stage 1's wall-clock seconds, summed over the cameras (from each tracks manifest)."""
-    from storage.artifacts import read_manifest
-
-    paths = sorted((run_dir / "tracks").glob("*.parquet"))
-    return sum(float(read_manifest(path).get("wall_s") or 0.0) for path in paths)
+                tracking_wall += float(manifest.get("wall_s") or 0.0)
+    return seconds, frames, tracking_wall
 
 
 def camera_seconds(config_path: Path, run_dir: Path) -> float:
@@ -205,10 +199,8 @@ def run_variant(work: Path, data: Path, spec: str, repeat: int, frames: int | No
         started = time.perf_counter()
         run_process(config)
         wall = time.perf_counter() - started
-    seconds, frames_done = stage_seconds(run_dir)
+    seconds, frames_done, tracking_s = stage_seconds(run_dir)
     shares = {step: value / (sum(seconds.values()) or 1.0) for step, value in seconds.items()}
-    # Stage 1 alone (decode, detect, flow, track, link), wall-clock per camera: what the detector settings change.
-    tracking_s = tracking_wall_seconds(run_dir)
     video_s = camera_seconds(config, run_dir)
     figures = {
         "variant": spec, "precision": parse_variant(spec)[0], "loaded": sorted(set(loaded)),

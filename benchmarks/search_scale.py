@@ -1,6 +1,7 @@
 """Search at scale: the embedded engine (qdrant-edge) at 10k / 100k / 1M tracklets vs a plain numpy scan.
 
     python benchmarks/search_scale.py [--sizes 10000,100000,1000000] [--runs N] [--tracklets DIR] [--api-size N]
+                                      [--work DIR]
 
 1. Points are made from REAL people. Default base (`--base peta`): every PETA crop under `--data`
    (13,024 crops of ~8,700 people from real surveillance cameras, `../shared/data/PETA`), embedded with
@@ -50,7 +51,8 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from storage.edge_index import attribute_query_vector, folder_size_mb  # noqa: E402
+from storage.attribute_vectors import attribute_terms  # noqa: E402
+from storage.edge_index import folder_size_mb  # noqa: E402
 from storage.index import (  # noqa: E402
     REID_VECTOR,
     TEXT_CANDIDATES,  # the engine candidates text search re-scores exactly: the product's setting
@@ -232,12 +234,19 @@ def measure_size(n: int, base: np.ndarray, base_probs: np.ndarray, work: Path, r
     points = synthesise(base, base_probs, n, seed=n)
     ids, vectors, probs, starts = points["ids"], points["vectors"], points["probs"], points["starts"]
     config = IndexConfig(path=work / f"index-{n}", reid_dim=base.shape[1])
-    publish_s, _ = timed(lambda: publish(config, points))
+    reused = current_version(config) is not None and count_points(config) == n
+    if reused:  # `--work` kept this size's version from an earlier run: the same seeded points
+        clear_reader_cache()
+        print("  reusing the version an earlier run published (no publish figures)", flush=True)
+    publish_s, _ = timed(lambda: None if reused else publish(config, points))
     load_s, _ = timed(lambda: count_points(config))
     version = config.published_path / str(current_version(config))
-    out: dict = {"points": n, "publish_s": round(publish_s, 2), "ingest_points_per_s": round(n / publish_s),
+    out: dict = {"points": n, "publish_s": None if reused else round(publish_s, 2),
+                 "ingest_points_per_s": None if reused else round(n / publish_s),
                  "load_s": round(load_s, 3), "disk_mb": round(folder_size_mb(version), 1)}
-    print(f"  published in {publish_s:.1f} s ({n / publish_s:,.0f} points/s), reader load {load_s:.2f} s", flush=True)
+    if not reused:
+        print(f"  published in {publish_s:.1f} s ({n / publish_s:,.0f} points/s)", flush=True)
+    print(f"  reader load {load_s:.2f} s", flush=True)
     rng = np.random.default_rng(7)
     matrix = vectors[REID_VECTOR]
     cameras = np.array([i % CAMERAS for i in range(n)])
@@ -266,7 +275,7 @@ def measure_size(n: int, base: np.ndarray, base_probs: np.ndarray, work: Path, r
         seconds, _ = timed(lambda q=query, m=mask: numpy_image(matrix, q, m))
         times["numpy_filtered"].append(seconds)
         constraints = parsed[r % len(parsed)]
-        attribute_query = attribute_query_vector(constraints)
+        attribute_query = attribute_terms(constraints)
 
         def engine_text(c=constraints, a=attribute_query, k=TEXT_CANDIDATES):  # noqa: ANN001, ANN202
             columns = payload_columns(config, attribute_query=a, candidates=k)
@@ -366,6 +375,9 @@ def main() -> None:
     parser.add_argument("--more-text-candidates", default="",
                         help=f"also time and score text search with these candidate counts, e.g. 1000,2000 "
                         f"(the product: {TEXT_CANDIDATES})")
+    parser.add_argument("--work", type=Path, default=None,
+                        help="keep the versions in this folder, and reuse one of the same size a run left there "
+                        "(query figures only: publish_s is null then); default: a temp folder, deleted")
     args = parser.parse_args()
     os.environ.setdefault("YOLO_VERBOSE", "False")
     if args.base == "peta":
@@ -375,7 +387,7 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",") if s]
     result: dict = {"cpus": os.cpu_count() or 0, "base": args.base, "real_rows": len(base), "dim": int(base.shape[1])}
     with tempfile.TemporaryDirectory(prefix="smarttrace-scale-") as tmp:
-        work = Path(tmp)
+        work = Path(tmp) if args.work is None else args.work.resolve()
         for n in sizes:
             more = tuple(int(v) for v in args.more_text_candidates.split(",") if v.strip())
             figures = measure_size(n, base, base_probs, work, args.runs, more)

@@ -37,7 +37,7 @@ from search.results import (
 )
 from search.text import CLIP_PROMPT, TextScores, check_understood, filter_mask, filters_note, read_query, score_columns
 from smarttrace.config import CameraConfig, SmartTraceConfig
-from storage.edge_index import attribute_query_vector
+from storage.attribute_vectors import attribute_terms
 from storage.index import (
     CLIP_VECTOR,
     REID_VECTOR,
@@ -308,7 +308,7 @@ class SearchEngine:
         if query.description is not None and (clip is None or clip.is_random):
             query.notes.append(self.clip_note or "")
         check_understood(query, clip_scores)
-        attribute_query = attribute_query_vector(query.constraints) if top is not None and not clip_scores else None
+        attribute_query = attribute_terms(query.constraints) if top is not None and not clip_scores else None
         columns = self._columns(camera_ids, time_range, attribute_query, top, attribute_filters)
         return score_columns(query, columns, attribute_filters, clip_scores)
 

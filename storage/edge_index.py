@@ -7,19 +7,17 @@ The numpy reader it replaces loaded every point into Python (34 s for a new vers
 scored text queries over every payload.
 
 * A version is an EdgeShard folder, written once by the publisher (`write_version`) and never
-  changed after: named vectors (`reid`, `clip`: cosine; `attr_logp`: dot, see below), the point
+  changed after: named vectors (`reid`, `clip`: cosine; `attr_logp`, `attr_terms`: see below), the point
   payloads, payload indexes on the filter fields, and HNSW when the version is big enough.
 * Only ONE process may load a shard folder (the engine locks its WAL; a second `load` fails, and
   disabling the WAL to dodge that crashes writers). So a reader loads a private copy of the version
   (`EdgeReader`: hard links to the segment files plus a real copy of the small WAL, under
   `published/.readers/`); the published folder stays untouched and any number of processes
   (dashboard, API, CLI) read the same version.
-* Text search by attributes is a vector search too: `attr_logp` holds, per point, log p and
-  log (1 - p) of every attribute (floored like `tasks.attribute_scoring`), so a description's
-  weighted sum of log-probabilities (the log of the geometric mean the scorer ranks by) is ONE dot
-  product the engine ranks for us. Constraints with alternatives ("jacket or coat") are spread over
-  their alternatives, so the engine's order is an approximation; callers re-score the engine's
-  top candidates exactly (`search.text`), and the benchmark reports recall against exact scoring.
+* Text search by attributes is a vector search too: a description's weighted sum of
+  log-probabilities (the log of the geometric mean the scorer ranks by) is ONE sparse dot product
+  over the point's `attr_terms`, alternatives included; `attr_logp` holds the probabilities to read
+  back. Both layouts: `storage.attribute_vectors`.
 """
 
 from __future__ import annotations
@@ -43,6 +41,7 @@ from qdrant_edge import (
     Distance,
     EdgeConfig,
     EdgeShard,
+    EdgeSparseVectorParams,
     EdgeVectorParams,
     FieldCondition,
     Filter,
@@ -59,17 +58,29 @@ from qdrant_edge import (
     ScalarType,
     ScrollRequest,
     SearchParams,
+    SparseVector,
     UpdateOperation,
 )
 
+from storage.attribute_vectors import (
+    ATTRIBUTE_PAYLOAD,
+    ATTRIBUTE_TERMS,
+    ATTRIBUTE_VECTOR,
+    AttributeTerms,
+    attribute_dim,
+    attribute_log_matrix,
+    attribute_matrix_from_log,
+    probability_lists,
+    probability_matrix,
+    read_groups,
+    term_rows,
+    write_groups,
+)
 from storage.schemas import ATTRIBUTE_VOCABULARY
+from tasks.text_query import alternative_groups
 
 log = logging.getLogger("smarttrace.index")
 
-ATTRIBUTE_VECTOR = "attr_logp"  # named vector: [log p_i ..., log (1 - p_i) ...] over ATTRIBUTE_VOCABULARY
-ATTRIBUTE_PAYLOAD = "attribute_probs"  # the payload list it is made from (same key as storage.index)
-# Same floor as tasks.attribute_scoring.PROBABILITY_FLOOR: one confident miss costs log(0.01), not -inf.
-PROBABILITY_FLOOR = 0.01
 UPSERT_BATCH = 512  # points per engine update: bounded memory when a version of 1M points is written
 SCROLL_PAGE = 2048
 # Build HNSW graphs only from this many points: below it an exact scan is as fast (Qdrant's own
@@ -114,73 +125,6 @@ class EdgeIndexError(RuntimeError):
     """The engine failed on a version folder (a torn copy, a disk error): the message names it."""
 
 
-def attribute_dim() -> int:
-    """Size of the `attr_logp` vector."""
-    return 2 * len(ATTRIBUTE_VOCABULARY)
-
-
-def attribute_log_vector(probs: Sequence[float | None] | None) -> list[float] | None:
-    """[log p ..., log (1 - p) ...] of one point's attribute probabilities; 0 (neutral) where unknown.
-
-    None when the point has no attribute probabilities (indexed without the attribute model).
-    """
-    if probs is None or len(probs) != len(ATTRIBUTE_VOCABULARY):
-        return None
-    values = np.array([np.nan if v is None else v for v in probs], dtype=np.float64)
-    known = ~np.isnan(values)
-    p = np.where(known, values, 0.5)
-    # The floors of tasks.attribute_scoring.combine exactly: log of the probability after negation,
-    # clipped to [PROBABILITY_FLOOR, 1], so the engine's order is the scorer's for one-attribute constraints.
-    positive = np.where(known, np.log(np.clip(p, PROBABILITY_FLOOR, 1.0)), 0.0)
-    negative = np.where(known, np.log(np.clip(1.0 - p, PROBABILITY_FLOOR, 1.0)), 0.0)
-    return np.concatenate([positive, negative]).tolist()
-
-
-def attribute_matrix_from_log(logp: np.ndarray) -> np.ndarray:
-    """(n, 85) float32 probabilities (NaN where unknown) that (n, 170) `attr_logp` vectors were made from.
-
-    Published versions keep the 85 probabilities only in this vector: as a payload list they cost
-    the engine 0.5 ms per point to ingest, 70% of a version's write time (measured, 2k points). The
-    inverse is exact to float32: p >= 0.5 comes from log p and p < 0.5 from log (1 - p), neither of
-    which the floor clipped; "unknown" is the one pair that is (0, 0). Rounded to 4 decimals like the
-    payload. Text search reads this matrix directly (no Python lists: ~10 ms of a 500-candidate query).
-    """
-    values = np.asarray(logp, dtype=np.float64).reshape(-1, attribute_dim())
-    width = len(ATTRIBUTE_VOCABULARY)
-    positive, negative = values[:, :width], values[:, width:]
-    p = np.round(np.where(positive >= negative, np.exp(positive), 1.0 - np.exp(negative)), 4)
-    p[(positive == 0.0) & (negative == 0.0)] = np.nan
-    return p.astype(np.float32)
-
-
-def attribute_probs_from_log(logp: np.ndarray) -> list[list[float | None]]:
-    """`attribute_matrix_from_log` as the payload lists held them (None where unknown): person pages."""
-    return _probability_lists(attribute_matrix_from_log(logp))
-
-
-def _probability_lists(matrix: np.ndarray) -> list[list[float | None]]:
-    p = np.round(np.asarray(matrix, dtype=np.float64), 4)  # float32 -> the 4-decimal float the payload held
-    return [[None if v != v else v for v in row] for row in p.tolist()]
-
-
-def attribute_query_vector(constraints: Sequence[Any]) -> np.ndarray | None:
-    """The dot-product query of a description's constraints (`tasks.text_query.Constraint`).
-
-    Each constraint puts its weight on log p (or on log (1 - p) when negated) of its attributes,
-    spread evenly over alternatives. None when no constraint names a known attribute.
-    """
-    index = {name: i for i, name in enumerate(ATTRIBUTE_VOCABULARY)}
-    query = np.zeros(attribute_dim(), dtype=np.float32)
-    for constraint in constraints:
-        columns = [index[name] for name in constraint.attributes if name in index]
-        if not columns:
-            continue
-        offset = len(ATTRIBUTE_VOCABULARY) if constraint.negated else 0
-        for column in columns:
-            query[offset + column] += float(constraint.weight) / len(columns)
-    return query if query.any() else None
-
-
 def _edge_config(dims: Mapping[str, int], hnsw: bool) -> EdgeConfig:
     graph = HnswIndexConfig(
         m=HNSW_M if hnsw else 0, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=FULL_SCAN_THRESHOLD_KB,
@@ -192,42 +136,29 @@ def _edge_config(dims: Mapping[str, int], hnsw: bool) -> EdgeConfig:
     # No HNSW graph for the attribute vector: a graph over dot products of log-probabilities (all <= 0,
     # not a metric) gave text recall@20 0.67 at 20k points (benchmarks/search_scale.py); an exact scan
     # over 170 values per point is what the re-scoring needs.
+    # The dense one is only read back (the probabilities), never ranked by: text queries rank by the sparse
+    # `attr_terms` (`storage.attribute_vectors`).
     exact = HnswIndexConfig(m=0, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=FULL_SCAN_THRESHOLD_KB)
     vectors[ATTRIBUTE_VECTOR] = EdgeVectorParams(size=attribute_dim(), distance=Distance.Dot, hnsw_config=exact)
-    return EdgeConfig(vectors=vectors, hnsw_config=graph)
-
-
-def _attribute_log_matrix(payloads: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
-    """`attribute_log_vector` of many points at once (numpy per batch, not per point), and which have one."""
-    width = len(ATTRIBUTE_VOCABULARY)
-    probs = np.full((len(payloads), width), np.nan)
-    present = np.zeros(len(payloads), dtype=bool)
-    for i, payload in enumerate(payloads):
-        values = payload.get(ATTRIBUTE_PAYLOAD)
-        if values is not None and len(values) == width:
-            probs[i] = [np.nan if v is None else v for v in values]
-            present[i] = True
-    known = ~np.isnan(probs)
-    p = np.where(known, probs, 0.5)
-    positive = np.where(known, np.log(np.clip(p, PROBABILITY_FLOOR, 1.0)), 0.0)
-    negative = np.where(known, np.log(np.clip(1.0 - p, PROBABILITY_FLOOR, 1.0)), 0.0)
-    return np.concatenate([positive, negative], axis=1).astype(np.float32), present
+    return EdgeConfig(vectors=vectors, sparse_vectors={ATTRIBUTE_TERMS: EdgeSparseVectorParams()}, hnsw_config=graph)
 
 
 def _points(ids: Sequence[str], vectors: Mapping[str, np.ndarray], payloads: Sequence[dict[str, Any]],
-            start: int, stop: int) -> list[Point]:
+            start: int, stop: int, groups: Sequence[tuple[str, ...]]) -> list[Point]:
     """Engine points of rows [start, stop): a NaN vector row means "this point has no such vector"."""
     blocks = {name: matrix[start:stop] for name, matrix in vectors.items()}
     finite = {name: np.isfinite(block).all(axis=1) for name, block in blocks.items()}
     rows = {name: block.tolist() for name, block in blocks.items()}
-    logp, has_logp = _attribute_log_matrix(payloads[start:stop])
-    logp_rows = logp.tolist()
+    probs, has_logp = probability_matrix(payloads[start:stop])
+    logp_rows = attribute_log_matrix(probs).tolist()
+    terms = term_rows(probs, groups)
     points = []
     for j in range(stop - start):
-        named = {name: rows[name][j] for name in blocks if finite[name][j]}
+        named: dict[str, Any] = {name: rows[name][j] for name in blocks if finite[name][j]}
         payload = payloads[start + j]
         if has_logp[j]:
             named[ATTRIBUTE_VECTOR] = logp_rows[j]
+            named[ATTRIBUTE_TERMS] = SparseVector(*terms[j])
             payload = {key: value for key, value in payload.items() if key != ATTRIBUTE_PAYLOAD}  # in the vector
         points.append(Point(ids[start + j], named, payload))
     return points
@@ -269,6 +200,7 @@ def write_version_batches(
     build_graph = hnsw and total >= HNSW_MIN_POINTS
     shard = EdgeShard.create(str(folder), _edge_config(dims, build_graph))
     progress = _WriteProgress(total)
+    groups = alternative_groups()
     try:
         for field, kind in (field_indexes or {}).items():
             shard.update(UpdateOperation.create_field_index(field, _FIELD_TYPES[kind]))
@@ -278,7 +210,7 @@ def write_version_batches(
                 raise ValueError("write_version needs one payload and one row of every vector per id")
             for start in range(0, len(ids), UPSERT_BATCH):
                 stop = min(start + UPSERT_BATCH, len(ids))
-                shard.update(UpdateOperation.upsert_points(_points(ids, vectors, payloads, start, stop)))
+                shard.update(UpdateOperation.upsert_points(_points(ids, vectors, payloads, start, stop, groups)))
                 progress.update(written + stop)
             written += len(ids)
         if written != total:
@@ -288,6 +220,7 @@ def write_version_batches(
             shard.optimize()
             progress.done()
         shard.flush()
+        write_groups(folder, groups)
     finally:
         shard.close()
 
@@ -467,7 +400,7 @@ def _with_attributes(points: Sequence[Any]) -> list[dict[str, Any]]:
     payloads = [dict(p.payload or {}) for p in points]
     matrix, present = _attribute_rows(points)
     rows = np.flatnonzero(present)
-    for i, probs in zip(rows, _probability_lists(matrix[rows]), strict=True):
+    for i, probs in zip(rows, probability_lists(matrix[rows]), strict=True):
         payloads[i][ATTRIBUTE_PAYLOAD] = probs
     return payloads
 
@@ -513,6 +446,7 @@ class EdgeReader:
             raise EdgeIndexError(f"cannot load index version {folder}: {exc}") from exc
         self._lock = threading.Lock()  # the engine's Python object is used from the API's worker threads
         self._count = self._shard.count(CountRequest(exact=True))
+        self.groups = read_groups(folder)  # None: a version written before `attr_terms`
 
     def count(self, where: Filter | None = None) -> int:
         """Points in the version (matching `where`)."""
@@ -521,11 +455,13 @@ class EdgeReader:
         with self._lock:
             return int(self._shard.count(CountRequest(exact=True, filter=where)))
 
-    def _query(self, vector_name: str, query: np.ndarray, limit: int, where: Filter | None, exact: bool,
-               attributes: bool) -> list[Any]:  # fmt: skip
+    def _query(self, vector_name: str, query: np.ndarray | SparseVector, limit: int, where: Filter | None,
+               exact: bool, attributes: bool) -> list[Any]:  # fmt: skip
+        if not isinstance(query, SparseVector):
+            query = np.asarray(query, dtype=np.float32).tolist()
         request = QueryRequest(
             limit=int(limit),
-            query=Query.Nearest(np.asarray(query, dtype=np.float32).tolist(), using=vector_name),
+            query=Query.Nearest(query, using=vector_name),
             filter=where,
             with_payload=True,
             with_vector=[ATTRIBUTE_VECTOR] if attributes else False,
@@ -552,6 +488,16 @@ class EdgeReader:
     def search_columns(self, vector_name: str, query: np.ndarray, limit: int, where: Filter | None = None) -> Columns:
         """`search` with attributes, as columns: the text query's candidates, best first."""
         return Columns.of(self._query(vector_name, query, limit, where, False, True))
+
+    def search_attribute_columns(self, terms: AttributeTerms, limit: int, where: Filter | None = None) -> Columns:
+        """The `limit` best points for a description's terms, as columns, best first.
+
+        Ranked by the sparse `attr_terms` (exact: the scorer's order for points whose attributes are all
+        known); a version written before them is ranked by the dense vector, alternatives spread."""
+        if self.groups is None:
+            return self.search_columns(ATTRIBUTE_VECTOR, terms.dense(), limit, where)
+        return Columns.of(self._query(ATTRIBUTE_TERMS, SparseVector(*terms.sparse(self.groups)), limit, where,
+                                      False, True))  # fmt: skip
 
     def _scroll_points(self, where: Filter | None) -> list[Any]:
         out: list[Any] = []

@@ -77,13 +77,13 @@ import pyarrow as pa
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
+from storage.attribute_vectors import ATTRIBUTE_VECTOR, AttributeTerms
+from storage.edge_index import Columns as PayloadColumns  # the points a text query scores, as columns
 from storage.edge_index import (
-    ATTRIBUTE_VECTOR,
     EdgeIndexError,
     EdgeReader,
     make_filter,
 )
-from storage.edge_index import Columns as PayloadColumns  # the points a text query scores, as columns
 from storage.index_clients import is_local, open_client, publish_batches, relax_local_fsync
 from storage.index_config import (
     CLIP_VECTOR,
@@ -523,13 +523,13 @@ def payload_columns(
     config: IndexConfig,
     camera_ids: Sequence[str] | None = None,
     time_range: tuple[TimeBound, TimeBound] | None = None,
-    attribute_query: np.ndarray | None = None,
+    attribute_query: AttributeTerms | None = None,
     candidates: int | None = None,
     attribute_filters: Mapping[str, bool] | None = None,
 ) -> PayloadColumns:
     """Ids, payloads and the attribute probability matrix of the points in the filters.
 
-    Embedded mode with `attribute_query` (`storage.edge_index.attribute_query_vector`): only the
+    Embedded mode with `attribute_query` (`storage.attribute_vectors.attribute_terms`): only the
     engine's `candidates` best points by that query, plus every point indexed without attributes
     (the colour rules score those). `attribute_filters` are applied by the engine there; elsewhere
     the caller applies them (`search.text.filter_mask`).
@@ -547,7 +547,7 @@ def payload_columns(
     if attribute_query is None:
         return reader.scroll_columns(make_filter(camera_ids, low, high, at_least=at_least, at_most=at_most))
     where = make_filter(camera_ids, low, high, at_least=at_least, at_most=at_most)
-    found = reader.search_columns(ATTRIBUTE_VECTOR, attribute_query, candidates or TEXT_CANDIDATES, where)
+    found = reader.search_attribute_columns(attribute_query, candidates or TEXT_CANDIDATES, where)
     if attribute_filters:  # a filter needs attributes: points without them fail it anyway
         return found
     return PayloadColumns.concat(

@@ -24,10 +24,11 @@ POINT_NAMESPACE = uuid.UUID("6f1c2b0e-8d4a-5c3e-9b7f-2a4d6e8f1c3b")
 UPSERT_BATCH = 256  # points per upsert request: small requests for the server, bounded memory here
 SCROLL_PAGE = 1024
 # Text search re-scores exactly this many of the engine's best points by the attribute query (at least;
-# 20 per requested person otherwise). benchmarks/search_scale.py --sizes 20000 --more-text-candidates 1000,2000
-# (20k points around every PETA crop, 16 queries, other jobs running): recall@20 against scoring every point
-# 0.894 / 0.950 / 0.988 with 500 / 1000 / 2000, text p95 57 / 69 / 97 ms. 1000 reaches the 0.95 target.
-TEXT_CANDIDATES = 1000
+# 10 per requested person otherwise). The engine's order is the scorer's own since the sparse attribute
+# terms (`storage.attribute_vectors`), so this only has to cover the tracklets the default 20 persons
+# are grouped from. Before them (alternatives approximated), 20k points around every PETA crop needed
+# 1000 for recall@20 0.950 (0.894 with 500), and at 1M 1000 gave only 0.788.
+TEXT_CANDIDATES = 200
 
 
 

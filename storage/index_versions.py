@@ -127,13 +127,17 @@ def write_published(
 # benchmarks/faults.py diskfull@publish, exit -7) instead of raising ENOSPC, so the space is checked first.
 ROOM_FIXED_BYTES = 4 * 1024 * 1024  # an engine shard's own files (1.2 MB allocated for a 16-point version)
 ROOM_PAYLOAD_BYTES = 2048  # per point: payload + payload indexes (a 20k-point version: 6.4 KB/point in all)
+# Per point: the sparse attribute terms (storage.attribute_vectors), at most 242 (index, value) pairs of
+# 8 bytes, stored and in the inverted index. 100k points of 1024-d with them: 12.9 KB/point on disk in all.
+ROOM_TERMS_BYTES = 2 * 8 * 242
 
 
 def room_needed(points: int, dims: Mapping[str, int]) -> int:
     """Bytes to have free before writing a version: an upper bound per point (each vector three times:
-    stored, graph and optimiser copies) + payload, plus the shard's fixed files. Measured: a 20k-point
-    512 + 170-d version allocates 127 MB; this asks for 208 MB."""
-    return ROOM_FIXED_BYTES + points * (3 * 4 * sum(dims.values()) + ROOM_PAYLOAD_BYTES)
+    stored, graph and optimiser copies) + payload + attribute terms, plus the shard's fixed files. Measured:
+    a 20k-point 512 + 170-d version allocated 127 MB (before the terms); this asks for 235 MB. 100k points of
+    1024-d took 1290 MB with the terms; this asks for 1825 MB."""
+    return ROOM_FIXED_BYTES + points * (3 * 4 * sum(dims.values()) + ROOM_PAYLOAD_BYTES + ROOM_TERMS_BYTES)
 
 
 def _check_room(published: Path, points: int, dims: Mapping[str, int]) -> None:

@@ -328,6 +328,30 @@ def parse_description(text: str) -> Description:
     return _Parser(text).parse(_tokens(text))
 
 
+def alternative_groups() -> tuple[tuple[str, ...], ...]:
+    """Every attribute tuple with alternatives a parsed constraint can hold ("skirt" = short OR long
+    skirt, "beige clothes", "in his 60s"), sorted.
+
+    Why: a constraint with alternatives scores its most probable one, which no weighted sum of
+    per-attribute log-probabilities equals; the index stores this max for each such group as a term
+    of its own (`storage.attribute_vectors`), so the engine ranks descriptions exactly. Derived from
+    the lexicon, colours and age rules the parser itself uses; tests parse every lexicon word and
+    colour to check no constraint falls outside this list.
+    """
+    found: set[tuple[str, ...]] = set()
+    for entry in LEXICON.values():
+        entries = entry if isinstance(entry, tuple) else (entry,)
+        for item in entries:
+            found.add(item.attributes)
+            if isinstance(item, Noun):
+                found.update(variant[2] for variant in item.variants)
+    for region in ("upper", "lower", "any", "hair", "footwear"):
+        for word in (*COLOR_SYNONYMS, *HAIR_COLOUR_WORDS):
+            found.add(_region_colour(region, word))
+    found.update(_age_buckets(low, high) for low in range(0, 121) for high in range(low, 121))
+    return tuple(sorted(group for group in found if len(group) > 1))
+
+
 # ---------------------------------------------------------------------------- the colour-rule view
 
 

@@ -529,7 +529,7 @@ def test_engine_text_candidates_hold_the_exact_top_results(tmp_path):
     """Text search scores only the engine's best candidates by the attribute query: for constraints of one
     attribute each, the engine's dot product orders points exactly like the geometric-mean scorer, so the
     top 10 of 40 candidates are the top 10 of scoring all 300 points (and points without attributes come too)."""
-    from storage.edge_index import attribute_query_vector
+    from storage.attribute_vectors import attribute_terms
     from tasks.attribute_scoring import score_constraints
     from tasks.text_query import Constraint
 
@@ -542,7 +542,7 @@ def test_engine_text_candidates_hold_the_exact_top_results(tmp_path):
     upload_tracklets(config, _tracklets(n=300, attribute_probs=rows))
     constraints = [Constraint("woman", ("personalFemale",)), Constraint("backpack", ("carryingBackpack",)),
                    Constraint("hat", ("accessoryHat",), negated=True)]
-    query = attribute_query_vector(constraints)
+    query = attribute_terms(constraints)
     assert query is not None
     some = payload_columns(config, attribute_query=query, candidates=40)
     everything = payload_columns(config)
@@ -562,10 +562,56 @@ def test_engine_text_candidates_hold_the_exact_top_results(tmp_path):
     assert set(women.ids) == expected
 
 
+def test_engine_ranks_constraints_with_alternatives_exactly(tmp_path):
+    """"skirt" (short OR long) scores its more probable alternative and "no bag" 1 - the most probable
+    bag: no sum of per-attribute logs ranks that, so the index holds a term per group. With every
+    probability known, the engine's top 10 ARE the scorer's top 10 over all 300 points, in order."""
+    from storage.attribute_vectors import attribute_terms
+    from tasks.attribute_scoring import score_constraints
+    from tasks.text_query import parse_description
+
+    rng = np.random.default_rng(11)
+    probs = rng.uniform(0.0, 1.0, (300, len(ATTRIBUTE_VOCABULARY)))
+    config = _config(tmp_path)
+    upload_tracklets(config, _tracklets(n=300, attribute_probs=[row.tolist() for row in probs]))
+    everything = payload_columns(config)
+    for text in ("woman with a skirt and no bag", "beige clothes, old", "man in red without a suitcase"):
+        constraints = parse_description(text).constraints
+        assert any(len(c.attributes) > 1 for c in constraints), text
+        found = payload_columns(config, attribute_query=attribute_terms(constraints), candidates=10)
+        exact = score_constraints(constraints, everything.attribute_probs).scores
+        best = [everything.ids[i] for i in np.argsort(-exact, kind="stable")[:10]]
+        assert found.ids == best, text  # the engine's own order, not re-scored
+
+
+def test_a_version_written_before_the_sparse_terms_is_ranked_by_the_dense_vector(tmp_path):
+    """A version without `attribute_groups.json` (published by an earlier release) must not be queried
+    with this release's column layout: the reader ranks it by the dense log vector, which is exact for
+    constraints of one attribute each."""
+    import storage.index as index_module
+    from storage.attribute_vectors import GROUPS_FILE, attribute_terms
+    from storage.index import clear_reader_cache, current_version
+    from tasks.attribute_scoring import score_constraints
+    from tasks.text_query import parse_description
+
+    rng = np.random.default_rng(12)
+    probs = rng.uniform(0.0, 1.0, (120, len(ATTRIBUTE_VOCABULARY)))
+    config = _config(tmp_path)
+    upload_tracklets(config, _tracklets(n=120, attribute_probs=[row.tolist() for row in probs]))
+    (config.published_path / str(current_version(config)) / GROUPS_FILE).unlink()
+    clear_reader_cache()
+    constraints = parse_description("woman with a backpack and no hat").constraints
+    found = payload_columns(config, attribute_query=attribute_terms(constraints), candidates=5)
+    everything = payload_columns(config)
+    exact = score_constraints(constraints, everything.attribute_probs).scores
+    assert found.ids == [everything.ids[i] for i in np.argsort(-exact, kind="stable")[:5]]
+    assert index_module._reader(config).groups is None  # it was the dense path that answered
+
+
 def test_published_attribute_list_is_recovered_exactly_from_the_log_vector():
     """Versions keep the probabilities only in the attr_logp vector: decoding must give back what was
     uploaded, at the extremes the floor clips (0, 1, below the floor) and with unknown values."""
-    from storage.edge_index import attribute_log_vector, attribute_matrix_from_log, attribute_probs_from_log
+    from storage.attribute_vectors import attribute_log_vector, attribute_matrix_from_log, attribute_probs_from_log
 
     rng = np.random.default_rng(3)
     rows = []

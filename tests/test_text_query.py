@@ -236,3 +236,27 @@ def test_headphones_and_bag_colours_are_reported_as_not_measured():
 def test_no_understood_word_gives_no_constraint_and_lists_the_words():
     description = parse_description("xyzzy plugh")
     assert description.is_empty() and description.unknown_words == ["xyzzy", "plugh"]
+
+
+def test_every_constraint_with_alternatives_is_an_indexed_group():
+    """The index stores one term per alternative group (`alternative_groups`) so the engine ranks
+    "skirt" (short OR long) exactly; a constraint outside that list would silently fall back to an
+    approximation. Parse every lexicon word, every colour on every garment region and every age form."""
+    from tasks.text_lexicon import COLOR_SYNONYMS, HAIR_COLOUR_WORDS, LEXICON
+    from tasks.text_query import alternative_groups
+
+    groups = set(alternative_groups())
+    assert ("lowerBodyShortSkirt", "lowerBodyLongSkirt") in groups and all(len(g) > 1 for g in groups)
+    texts = [f"no {word}" for word in LEXICON] + list(LEXICON)
+    for colour in (*COLOR_SYNONYMS, *HAIR_COLOUR_WORDS):
+        texts += [f"{colour} jacket", f"{colour} trousers", f"{colour} dress", f"{colour} shoes", f"{colour} hair",
+                  f"in {colour}", f"without {colour}"]  # fmt: skip
+    texts += [f"man in his {d}0s" for d in range(1, 10)] + [f"woman aged {n}" for n in range(1, 111)]
+    texts += [f"{n} years old" for n in range(1, 111)] + ["short skirt", "long dress", "short trousers"]
+    seen = 0
+    for text in texts:
+        for constraint in parse_description(text).constraints:
+            if len(constraint.attributes) > 1:
+                seen += 1
+                assert constraint.attributes in groups, f"{text!r}: {constraint.attributes} is not a group"
+    assert seen > 100  # the sweep did reach constraints with alternatives

@@ -117,7 +117,7 @@ __all__ = [  # the index's API; the names re-exported from its helper modules ar
     "IndexConfig", "IndexLockedError", "IndexSchemaError", "IndexUnavailableError", "PAYLOAD_INDEXES", "PayloadColumns",
     "ROOM_FIXED_BYTES", "SearchHit", "TimeBound", "clear_reader_cache", "count_points", "current_version",
     "delete_camera_points", "ensure_collection", "open_client", "payload_columns", "point_id", "publish_batches",
-    "room_needed", "scroll_all", "search_vectors", "upload_tracklets",
+    "room_needed", "scroll_all", "search_vectors", "upload_tracklets", "wait_until_warm",
 ]
 
 logger = logging.getLogger(__name__)
@@ -553,6 +553,14 @@ def payload_columns(
     return PayloadColumns.concat(
         [found, reader.scroll_columns(make_filter(camera_ids, low, high, without_vector=ATTRIBUTE_VECTOR))]
     )
+
+
+def wait_until_warm(config: IndexConfig, timeout: float | None = None) -> bool:
+    """Block until this process's reader of the CURRENT version has read its files into the page cache
+    (`EdgeReader._warm`); True when it has. Embedded mode only (a server warms itself): True at once."""
+    if config.url:
+        return True
+    return _reader(config).warmed.wait(timeout)
 
 
 def count_points(config: IndexConfig) -> int:

@@ -451,6 +451,9 @@ class EdgeReader:
         self._lock = threading.Lock()  # the engine's Python object is used from the API's worker threads
         self._count = self._shard.count(CountRequest(exact=True))
         self.groups = read_groups(folder)  # None: a version written before `attr_terms`
+        # Points indexed without attributes (the colour rules score them). Counted once: a version never
+        # changes, and the filter behind it visits every point (15 ms a text query at 1M, measured).
+        self.without_attributes = self.count(make_filter(without_vector=ATTRIBUTE_VECTOR))
         self.warmed = threading.Event()  # set once `_warm` has read the version's files (or given up)
         self._closing = threading.Event()
         threading.Thread(target=self._warm, name=f"warm-{version}", daemon=True).start()

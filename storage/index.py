@@ -548,7 +548,7 @@ def payload_columns(
         return reader.scroll_columns(make_filter(camera_ids, low, high, at_least=at_least, at_most=at_most))
     where = make_filter(camera_ids, low, high, at_least=at_least, at_most=at_most)
     found = reader.search_attribute_columns(attribute_query, candidates or TEXT_CANDIDATES, where)
-    if attribute_filters:  # a filter needs attributes: points without them fail it anyway
+    if attribute_filters or not reader.without_attributes:  # a filter needs attributes: those points fail it
         return found
     return PayloadColumns.concat(
         [found, reader.scroll_columns(make_filter(camera_ids, low, high, without_vector=ATTRIBUTE_VECTOR))]

@@ -19,8 +19,10 @@
 3. Index-part latency, p50 / p95 over `--runs` queries, through the product's reader functions:
    image = `search_vectors` as `SearchEngine.search_image` calls it (200 candidates; top 20 compared)
    for a real vector + noise; filtered = the same with one camera and a
-   1-day window; text = `payload_columns` with the description's attribute query (the engine's 500
-   best candidates) + exact `score_constraints` on them, for 8 descriptions (`TEXT_QUERIES`).
+   1-day window; text = `payload_columns` with the description's attribute terms (the engine's
+   `TEXT_CANDIDATES` best by the sparse `attr_terms`) + exact `score_constraints` on them, for 8
+   descriptions (`TEXT_QUERIES`). Timed after the reader has read its files into the page cache
+   (`warm_s`, seconds after the load), as a reader that has been serving a while answers.
 4. Recall@20 against exact search on the same points: image = engine top-20 vs a numpy brute force;
    text = the candidates' exact top-20 vs exact scoring of every point.
 5. Reference in the same run: the plain numpy scan (cosine matmul + boolean mask; text: scoring every

@@ -133,11 +133,9 @@ def _edge_config(dims: Mapping[str, int], hnsw: bool) -> EdgeConfig:
     quantized = ScalarQuantizationConfig(type=ScalarType.Int8, quantile=QUANTILE, always_ram=True) if hnsw else None
     vectors = {name: EdgeVectorParams(size=int(size), distance=Distance.Cosine, quantization_config=quantized)
                for name, size in dims.items()}  # fmt: skip
-    # No HNSW graph for the attribute vector: a graph over dot products of log-probabilities (all <= 0,
-    # not a metric) gave text recall@20 0.67 at 20k points (benchmarks/search_scale.py); an exact scan
-    # over 170 values per point is what the re-scoring needs.
-    # The dense one is only read back (the probabilities), never ranked by: text queries rank by the sparse
-    # `attr_terms` (`storage.attribute_vectors`).
+    # The dense attribute vector is read back (the probabilities), and ranked by only in versions written
+    # before the sparse `attr_terms` (`storage.attribute_vectors`). No HNSW graph for it: a graph over dot
+    # products of log-probabilities (all <= 0, not a metric) gave text recall@20 0.67 at 20k points.
     exact = HnswIndexConfig(m=0, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=FULL_SCAN_THRESHOLD_KB)
     vectors[ATTRIBUTE_VECTOR] = EdgeVectorParams(size=attribute_dim(), distance=Distance.Dot, hnsw_config=exact)
     return EdgeConfig(vectors=vectors, sparse_vectors={ATTRIBUTE_TERMS: EdgeSparseVectorParams()}, hnsw_config=graph)

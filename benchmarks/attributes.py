@@ -10,7 +10,10 @@
    per-person image cap as training. Every image goes through `AttributeModel.__call__` exactly as
    the product calls it. Headline `peta_mA` = label-based mA over the standard PETA35 attributes at
    threshold 0.5; `peta_mA_all` over every attribute of the model; instance accuracy / precision /
-   recall / F1 over every attribute. A per-attribute table goes to stderr.
+   recall / F1 over every attribute. A per-attribute table goes to stderr. Beside them, `*_val_thresholds`:
+   the same test figures at per-attribute thresholds chosen on the split's VALIDATION people for the
+   best balanced accuracy (`attribute_metrics.balanced_thresholds`); the test people are never used to
+   choose them.
 3. Cross-domain: VIPeR, PRID and GRID were never trained on (they are the ReID test sets), so
    their figures measure transfer to unseen cameras: `--cross-domain-images` seeded-random images
    per subset (0 = all).
@@ -90,12 +93,23 @@ def load_crops(records: list[PetaRecord]) -> tuple[list[np.ndarray], np.ndarray,
     return crops, np.stack(labels), persons
 
 
-def held_out_records(model: AttributeModel, peta: Path) -> tuple[list[PetaRecord], dict]:
-    """Test records of the model's own split file (same subsets and per-person cap as its training)."""
+def held_out_records(model: AttributeModel, peta: Path, part: str = "test") -> tuple[list[PetaRecord], dict]:
+    """Records of one part ("test", "val") of the model's own split file (same subsets and per-person cap as
+    its training)."""
     manifest = json.loads(manifest_path(model.weights_path).read_text())
     split = read_split(model.weights_path.with_name(manifest["split"]["file"]))
     data = select_images(load_peta(peta, manifest["data"]["subsets"]), manifest["data"]["max_images_per_person"])
-    return [r for r in data.records if split.get(r.person) == "test"], manifest
+    return [r for r in data.records if split.get(r.person) == part], manifest
+
+
+def val_threshold_scores(model: AttributeModel, peta: Path, labels_test: np.ndarray, probs_test: np.ndarray) -> dict:
+    """Test mA / F1 at per-attribute thresholds read off the VALIDATION people (balanced accuracy):
+    what a deployment tuned for balanced decisions reaches, beside the 0.5 convention."""
+    val_crops, val_labels, _ = load_crops(held_out_records(model, peta, "val")[0])
+    thresholds = metrics.balanced_thresholds(val_labels, model(val_crops))
+    scores = evaluate(labels_test, probs_test, model.names, threshold=thresholds)
+    return {"peta_mA_val_thresholds": scores["mA"], "peta_f1_val_thresholds": scores["f1"],
+            "peta_precision_val_thresholds": scores["precision"], "peta_recall_val_thresholds": scores["recall"]}
 
 
 def cross_domain_records(peta: Path, per_subset: int, seed: int) -> dict[str, list[PetaRecord]]:
@@ -214,6 +228,7 @@ def main() -> None:
         "peta_ece": metrics.expected_calibration_error(labels_test, probs_test),
         "peta_ece_calibrated": metrics.expected_calibration_error(labels_test, model.probabilities(logits_test, True)),
     }
+    result |= val_threshold_scores(model, args.peta, labels_test, probs_test)
     subsets = np.array([person.split("/")[0] for person in persons])
     for subset in sorted(set(subsets)):  # TownCentre has most test images: show each subset on its own
         result[f"peta_mA_{subset}"] = evaluate(labels_test[subsets == subset], probs_test[subsets == subset],

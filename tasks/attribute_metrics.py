@@ -51,7 +51,10 @@ def _check(labels: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, np.nd
     return labels.astype(bool), predicted.astype(bool)
 
 
-def binarize(probabilities: np.ndarray, threshold: float = DECISION_THRESHOLD) -> np.ndarray:
+Threshold = float | np.ndarray  # one for every attribute, or one per attribute (columns)
+
+
+def binarize(probabilities: np.ndarray, threshold: Threshold = DECISION_THRESHOLD) -> np.ndarray:
     """Predicted sets from probabilities: an attribute is predicted when its probability >= threshold."""
     return np.asarray(probabilities) >= threshold
 
@@ -93,7 +96,7 @@ def instance_scores(labels: np.ndarray, predicted: np.ndarray) -> tuple[float, f
 
 
 def attribute_scores(
-    labels: np.ndarray, probabilities: np.ndarray, threshold: float = DECISION_THRESHOLD
+    labels: np.ndarray, probabilities: np.ndarray, threshold: Threshold = DECISION_THRESHOLD
 ) -> AttributeScores:
     """All headline figures for one evaluated set (probabilities thresholded at `threshold`)."""
     predicted = binarize(probabilities, threshold)
@@ -108,6 +111,33 @@ def attribute_scores(
         n_images=int(len(labels)),
         n_attributes=int((~np.isnan(per_attribute)).sum()),
     )
+
+
+def balanced_thresholds(
+    labels: np.ndarray, probabilities: np.ndarray, grid: np.ndarray | None = None
+) -> np.ndarray:
+    """Per attribute, the threshold (from `grid`) with the best balanced accuracy (TPR + TNR) / 2 on
+    these images; DECISION_THRESHOLD where they hold no positive or no negative.
+
+    Why: mA is the mean of exactly that balanced accuracy, so thresholds read off VALIDATION people
+    give the mA a deployment tuned for balanced decisions would reach on others (reported beside the
+    0.5 convention, never instead of it; instance F1 usually drops with them).
+    """
+    labels, probabilities = np.asarray(labels).astype(bool), np.asarray(probabilities, dtype=np.float64)
+    if labels.ndim != 2 or labels.shape != probabilities.shape:
+        raise ValueError(
+            f"labels {labels.shape} and probabilities {probabilities.shape} must be the same (n, attributes)"
+        )
+    grid = np.linspace(0.05, 0.95, 91) if grid is None else np.asarray(grid, dtype=np.float64)
+    thresholds = np.full(labels.shape[1], DECISION_THRESHOLD)
+    for j in range(labels.shape[1]):
+        positive = labels[:, j] == 1
+        if positive.all() or not positive.any():
+            continue
+        above = probabilities[:, j][None, :] >= grid[:, None]  # (grid, images)
+        balanced = (above[:, positive].mean(axis=1) + (~above[:, ~positive]).mean(axis=1)) / 2
+        thresholds[j] = grid[int(np.argmax(balanced))]
+    return thresholds
 
 
 def per_attribute_table(

@@ -199,12 +199,15 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
     return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
 
 
-def evaluate(labels: np.ndarray, probabilities: np.ndarray, names: Sequence[str] = ATTRIBUTE_NAMES) -> dict:
-    """Headline figures: mA over PETA35 and over all attributes, instance acc / prec / rec / F1 (all attributes)."""
+def evaluate(labels: np.ndarray, probabilities: np.ndarray, names: Sequence[str] = ATTRIBUTE_NAMES,
+             threshold: metrics.Threshold = metrics.DECISION_THRESHOLD) -> dict:  # fmt: skip
+    """Headline figures: mA over PETA35 and over all attributes, instance acc / prec / rec / F1 (all attributes),
+    at `threshold` (one for all attributes, or one per column of `probabilities`)."""
     columns = [list(names).index(n) for n in PETA35 if n in names]
-    scores = metrics.attribute_scores(labels, probabilities)
+    scores = metrics.attribute_scores(labels, probabilities, threshold)
+    predicted = metrics.binarize(probabilities, threshold)
     return {
-        "mA": metrics.mean_accuracy(labels[:, columns], metrics.binarize(probabilities[:, columns])),
+        "mA": metrics.mean_accuracy(labels[:, columns], predicted[:, columns]),
         "mA_all": scores.mA,
         "accuracy": scores.accuracy,
         "precision": scores.precision,

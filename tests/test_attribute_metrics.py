@@ -60,3 +60,17 @@ def test_calibration_error_is_zero_when_probabilities_match_frequencies():
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="same"):
         m.mean_accuracy(LABELS, PREDICTED[:, :2])
+
+
+def test_balanced_thresholds_separate_each_attribute_on_its_own_scale():
+    """Attribute 0's positives sit at 0.3 and negatives at 0.1 (rare, under-confident): its threshold
+    must fall in (0.1, 0.3], where balanced accuracy is 1 and 0.5 would predict nothing. Attribute 1
+    has no positive: it keeps the 0.5 convention. Scored with those thresholds, mA reaches 1."""
+    labels = np.array([[1, 0], [0, 0], [0, 0], [1, 0]])
+    probs = np.array([[0.3, 0.2], [0.1, 0.7], [0.1, 0.1], [0.3, 0.4]])
+    thresholds = m.balanced_thresholds(labels, probs)
+    assert 0.1 < thresholds[0] <= 0.3 and thresholds[1] == m.DECISION_THRESHOLD
+    assert m.mean_accuracy(labels[:, :1], m.binarize(probs, thresholds)[:, :1]) == 1.0
+    assert m.mean_accuracy(labels[:, :1], m.binarize(probs)[:, :1]) == 0.5  # at 0.5: nothing predicted
+    with pytest.raises(ValueError, match="same"):
+        m.balanced_thresholds(labels, probs[:, :1])

@@ -32,11 +32,12 @@ from typing import Any
 
 import numpy as np
 
+from storage.index_points import ATTRIBUTE_PAYLOAD  # the payload list the vectors are made from
 from storage.schemas import ATTRIBUTE_VOCABULARY
+from tasks.attribute_vocab import ATTRIBUTE_INDEX  # name -> column, over the same names
 
 ATTRIBUTE_VECTOR = "attr_logp"  # dense: [log p_i ..., log (1 - p_i) ...] over ATTRIBUTE_VOCABULARY
 ATTRIBUTE_TERMS = "attr_terms"  # sparse: shifted logs of the attributes, then of the alternative groups
-ATTRIBUTE_PAYLOAD = "attribute_probs"  # the payload list they are made from (same key as storage.index)
 GROUPS_FILE = "attribute_groups.json"  # in a version folder: the groups its `attr_terms` hold, in order
 # Same floor as tasks.attribute_scoring.PROBABILITY_FLOOR: one confident miss costs log(0.01), not -inf.
 PROBABILITY_FLOOR = 0.01
@@ -117,11 +118,6 @@ def attribute_probs_from_log(logp: np.ndarray) -> list[list[float | None]]:
 # ---------------------------------------------------------------------------- the sparse terms
 
 
-def term_columns(groups: Sequence[Sequence[str]]) -> int:
-    """Number of `attr_terms` columns for these groups."""
-    return 2 * (len(ATTRIBUTE_VOCABULARY) + len(groups))
-
-
 def term_rows(probs: np.ndarray, groups: Sequence[Sequence[str]]) -> list[tuple[list[int], list[float]]]:
     """(indices, values) of each row's `attr_terms` sparse vector; a value at the floor is absent.
 
@@ -130,12 +126,11 @@ def term_rows(probs: np.ndarray, groups: Sequence[Sequence[str]]) -> list[tuple[
     are shifted by SHIFT, so the floor is 0.
     """
     probs = np.asarray(probs, dtype=np.float64)
-    index = {name: i for i, name in enumerate(ATTRIBUTE_VOCABULARY)}
     blocks = []
     positive, negative = _logs(probs)
     blocks.append(np.concatenate([positive, negative], axis=1))
     for group in groups:
-        block = probs[:, [index[name] for name in group]]
+        block = probs[:, [ATTRIBUTE_INDEX[name] for name in group]]
         best = np.full(len(probs), np.nan)
         any_known = ~np.isnan(block).all(axis=1)  # none known: NaN, neutral below
         best[any_known] = np.nanmax(block[any_known], axis=1)
@@ -158,18 +153,16 @@ class AttributeTerms:
     def dense(self) -> np.ndarray:
         """The `attr_logp` dot-product query: each weight spread evenly over its alternatives (approximate
         for alternatives; versions written before the sparse terms)."""
-        index = {name: i for i, name in enumerate(ATTRIBUTE_VOCABULARY)}
         query = np.zeros(attribute_dim(), dtype=np.float32)
         for attributes, negated, weight in self.terms:
             offset = len(ATTRIBUTE_VOCABULARY) if negated else 0
             for name in attributes:
-                query[offset + index[name]] += weight / len(attributes)
+                query[offset + ATTRIBUTE_INDEX[name]] += weight / len(attributes)
         return query
 
     def sparse(self, groups: Mapping[tuple[str, ...], int]) -> tuple[list[int], list[float]]:
         """(indices, weights) of the `attr_terms` query; `groups` maps a group to its position in the
         version. A group the version lacks is spread over its attributes, as `dense` does."""
-        index = {name: i for i, name in enumerate(ATTRIBUTE_VOCABULARY)}
         width = len(ATTRIBUTE_VOCABULARY)
         weights: dict[int, float] = {}
         for attributes, negated, weight in self.terms:
@@ -178,7 +171,7 @@ class AttributeTerms:
                 weights[column] = weights.get(column, 0.0) + weight
                 continue
             for name in attributes:
-                column = index[name] + (width if negated else 0)
+                column = ATTRIBUTE_INDEX[name] + (width if negated else 0)
                 weights[column] = weights.get(column, 0.0) + weight / len(attributes)
         columns = sorted(weights)
         return columns, [weights[c] for c in columns]
@@ -187,10 +180,9 @@ class AttributeTerms:
 def attribute_terms(constraints: Sequence[Any]) -> AttributeTerms | None:
     """The terms of a description's constraints (`tasks.text_query.Constraint`): each keeps the
     attributes the vocabulary knows. None when no constraint names a known attribute."""
-    known = set(ATTRIBUTE_VOCABULARY)
     terms = []
     for constraint in constraints:
-        attributes = tuple(name for name in constraint.attributes if name in known)
+        attributes = tuple(name for name in constraint.attributes if name in ATTRIBUTE_INDEX)
         if attributes:
             terms.append((attributes, bool(constraint.negated), float(constraint.weight)))
     return AttributeTerms(tuple(terms)) if terms else None

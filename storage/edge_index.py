@@ -516,7 +516,8 @@ class EdgeReader:
         payloads = _with_attributes(points) if attributes else [dict(p.payload or {}) for p in points]
         return [(str(p.id), float(p.score), payload) for p, payload in zip(points, payloads, strict=True)]
 
-    def search_columns(self, vector_name: str, query: np.ndarray, limit: int, where: Filter | None = None) -> Columns:
+    def search_columns(self, vector_name: str, query: np.ndarray | SparseVector, limit: int,
+                       where: Filter | None = None) -> Columns:  # fmt: skip
         """`search` with attributes, as columns: the text query's candidates, best first."""
         return Columns.of(self._query(vector_name, query, limit, where, False, True))
 
@@ -527,8 +528,7 @@ class EdgeReader:
         known); a version written before them is ranked by the dense vector, alternatives spread."""
         if self.groups is None:
             return self.search_columns(ATTRIBUTE_VECTOR, terms.dense(), limit, where)
-        return Columns.of(self._query(ATTRIBUTE_TERMS, SparseVector(*terms.sparse(self.groups)), limit, where,
-                                      False, True))  # fmt: skip
+        return self.search_columns(ATTRIBUTE_TERMS, SparseVector(*terms.sparse(self.groups)), limit, where)
 
     def _scroll_points(self, where: Filter | None) -> list[Any]:
         out: list[Any] = []

@@ -77,7 +77,7 @@ import pyarrow as pa
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
-from storage.attribute_vectors import ATTRIBUTE_VECTOR, AttributeTerms
+from storage.attribute_vectors import ATTRIBUTE_VECTOR, AttributeTerms, probability_matrix
 from storage.edge_index import Columns as PayloadColumns  # the points a text query scores, as columns
 from storage.edge_index import (
     EdgeIndexError,
@@ -388,14 +388,11 @@ def _reader(config: IndexConfig) -> EdgeReader:
 def _attribute_matrix(payloads: Sequence[dict[str, Any]], pop: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(n, len(ATTRIBUTE_VOCABULARY)) probabilities from the payloads (NaN where absent), and which
     points have them. `pop` removes the lists from the payloads (the matrix holds them from then on)."""
-    matrix = np.full((len(payloads), len(ATTRIBUTE_VOCABULARY)), np.nan, dtype=np.float32)
-    present = np.zeros(len(payloads), dtype=bool)
-    for i, payload in enumerate(payloads):
-        probs = payload.pop(ATTRIBUTE_PAYLOAD, None) if pop else payload.get(ATTRIBUTE_PAYLOAD)
-        if probs is not None and len(probs) == len(ATTRIBUTE_VOCABULARY):
-            matrix[i] = [np.nan if v is None else v for v in probs]
-            present[i] = True
-    return matrix, present
+    matrix, present = probability_matrix(payloads)
+    if pop:
+        for payload in payloads:
+            payload.pop(ATTRIBUTE_PAYLOAD, None)
+    return matrix.astype(np.float32), present
 
 
 def clear_reader_cache() -> None:

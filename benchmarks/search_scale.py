@@ -41,6 +41,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -59,6 +60,7 @@ from storage.index import (  # noqa: E402
     REID_VECTOR,
     TEXT_CANDIDATES,  # the engine candidates text search re-scores exactly: the product's setting
     IndexConfig,
+    append_batches,
     clear_reader_cache,
     count_points,
     current_version,
@@ -230,8 +232,75 @@ def exact_text_top(constraints: list, probs: np.ndarray, k: int = 20) -> np.ndar
     return np.argsort(-scores, kind="stable")[:k]
 
 
+def delta_points(points: dict, size: int, seed: int) -> dict:
+    """An upload of `size` points on top of `points`: the first half re-uploads existing tracklets (same
+    ids, new vectors and attributes: a re-run camera), the second half are new tracklets (ids n, n+1, ...)."""
+    n, rng = len(points["ids"]), np.random.default_rng(seed)
+    rows = np.concatenate([np.arange(size // 2), np.arange(size - size // 2) % n])
+    source = points["vectors"][REID_VECTOR][rows]
+    vectors = source + rng.normal(0, 0.3 * vector_noise(source.shape[1]), source.shape).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    new_ids = list(range(n, n + size - size // 2))
+    numbers = list(range(size // 2)) + new_ids
+    return {"ids": [point_id(f"cam-{i % CAMERAS:02d}", i) for i in numbers], "vectors": {REID_VECTOR: vectors},
+            "probs": np.clip(points["probs"][rows] + rng.normal(0, NOISE, (size, points["probs"].shape[1])), 0, 1),
+            "starts": points["starts"][rows], "base_rows": points["base_rows"], "numbers": numbers}  # fmt: skip
+
+
+def delta_payloads(delta: dict):  # noqa: ANN201 - Iterator[storage.edge_index.Batch]
+    """The delta's one batch, with payloads numbered as its tracklet ids (so a re-upload keeps its camera)."""
+    numbers = delta["numbers"]
+    payloads = [{**payload(delta, i), "tracklet_id": k, "camera_id": f"cam-{k % CAMERAS:02d}"}
+                for i, k in enumerate(numbers)]  # fmt: skip
+    yield delta["ids"], delta["vectors"], payloads
+
+
+def measure_delta(config: IndexConfig, points: dict, size: int, runs: int) -> dict:
+    """An upload of `size` points published as a delta part while a reader serves the version: seconds from
+    the start of the publish until that reader answers from the new version (`visible_s`), checked by
+    finding a new and a re-uploaded point by their own vectors; then image and text latency with two parts.
+    With `--work`, CURRENT is set back to the base afterwards so the next run reuses it unchanged."""
+    base_version = str(current_version(config))
+    delta = delta_points(points, size, seed=size)
+    started = time.perf_counter()
+    append_batches(config, delta_payloads(delta), size, {REID_VECTOR: delta["vectors"][REID_VECTOR].shape[1]})
+    written = time.perf_counter() - started
+    count = count_points(config)  # the reader's next query: loads the new part, keeps the base
+    visible = time.perf_counter() - started
+    vectors = delta["vectors"][REID_VECTOR]
+    served = all(search_vectors(config, REID_VECTOR, vectors[i], limit=1)[0].point_id == delta["ids"][i]
+                 for i in (0, size - 1))  # fmt: skip
+    expected = len(points["ids"]) + size - size // 2
+    rng = np.random.default_rng(11)
+    image, text = [], []
+    parsed = [attribute_terms(parse_description(t).constraints) for t in TEXT_QUERIES]
+    for r in range(runs):
+        query, terms = vectors[rng.integers(size)], parsed[r % len(parsed)]
+        image.append(timed(lambda q=query: search_vectors(config, REID_VECTOR, q, limit=IMAGE_CANDIDATES))[0])
+        text.append(timed(lambda a=terms: payload_columns(config, attribute_query=a))[0])
+    out = {"delta_points": size, "delta_write_s": round(written, 3), "visible_s": round(visible, 3),
+           "delta_served": bool(served and count == expected)}  # fmt: skip
+    out["p50_ms_image_delta"], out["p95_ms_image_delta"] = pct(image)
+    out["p50_ms_text_delta"], out["p95_ms_text_delta"] = pct(text)
+    print(f"  delta of {size:,} points: written {written:.2f} s, visible to the serving reader {visible:.2f} s after "
+          f"the publish began, served {out['delta_served']}; image p95 {out['p95_ms_image_delta']} ms, text p95 "
+          f"{out['p95_ms_text_delta']} ms with two parts", flush=True)
+    clear_reader_cache()
+    restore_base(config, base_version)
+    return out
+
+
+def restore_base(config: IndexConfig, base_version: str) -> None:
+    """Point CURRENT back at the base and delete the delta's folders (the kept `--work` version is reused)."""
+    published = config.published_path
+    (published / "CURRENT").write_text(base_version + "\n")
+    for folder in published.iterdir():
+        if folder.is_dir() and folder.name.startswith(("v", "p")) and folder.name != base_version:
+            shutil.rmtree(folder)
+
+
 def measure_size(n: int, base: np.ndarray, base_probs: np.ndarray, work: Path, runs: int,
-                 extra_candidates: tuple[int, ...] = ()) -> dict:
+                 extra_candidates: tuple[int, ...] = (), delta: int = 0) -> dict:
     """Publish `n` points, then time image / filtered / text queries against the numpy reference."""
     print(f"--- {n:,} points", flush=True)
     points = synthesise(base, base_probs, n, seed=n)
@@ -305,6 +374,8 @@ def measure_size(n: int, base: np.ndarray, base_probs: np.ndarray, work: Path, r
         out[f"recall_at_20_text_c{more}"] = round(float(np.mean(samples)), 4)
     out["rss_mb_reader"] = reader_rss(config)
     print("  " + ", ".join(f"{k} {v}" for k, v in out.items() if k.startswith(("p95", "recall", "rss"))), flush=True)
+    if delta:
+        out.update(measure_delta(config, points, delta, runs))
     clear_reader_cache()
     return out
 
@@ -382,6 +453,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None,
                         help="keep the versions in this folder, and reuse one of the same size a run left there "
                         "(query figures only: publish_s is null then); default: a temp folder, deleted")
+    parser.add_argument("--delta", type=int, default=2000,
+                        help="points of an upload published as a delta part on each size, timed until the serving "
+                        "reader answers from it (half re-uploads, half new; 0: skip)")
     args = parser.parse_args()
     os.environ.setdefault("YOLO_VERBOSE", "False")
     if args.base == "peta":
@@ -394,7 +468,7 @@ def main() -> None:
         work = Path(tmp) if args.work is None else args.work.resolve()
         for n in sizes:
             more = tuple(int(v) for v in args.more_text_candidates.split(",") if v.strip())
-            figures = measure_size(n, base, base_probs, work, args.runs, more)
+            figures = measure_size(n, base, base_probs, work, args.runs, more, args.delta)
             tag = f"{n // 1000}k" if n < 1_000_000 else f"{n // 1_000_000}m"
             result.update({f"{key}_{tag}": value for key, value in figures.items() if key != "points"})
         if args.api_size:
@@ -407,6 +481,7 @@ def main() -> None:
         "p95_ms_api_image_100k": result.get("p95_ms_api_image"),
         "ingest_points_per_s": result.get(f"ingest_points_per_s_{big}"), "publish_s_1m": result.get(f"publish_s_{big}"),
         "load_s_1m": result.get(f"load_s_{big}"), "rss_mb_1m": result.get(f"rss_mb_reader_{big}"),
+        "visible_s_1m": result.get(f"visible_s_{big}"),
         "ratio_vs_numpy_100k": (round(result["p95_ms_numpy_image_100k"] / max(result["p95_ms_image_100k"], 1e-6), 2)
                                 if "p95_ms_image_100k" in result else None),
         "recall_at_20_image": result.get(f"recall_at_20_image_{big}"),

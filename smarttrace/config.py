@@ -281,6 +281,17 @@ class IndexSettings(_Strict):
     path: Path | None = None  # embedded index folder; default storage.run_dir / "qdrant"
     # How long the upload waits for another process (e.g. a dashboard loading) to release the folder.
     lock_timeout_s: float = Field(default=30.0, ge=0)
+    # Embedded index: an upload becomes a small delta part on top of the published version (readers load only
+    # that part) once the base holds this many points. Below it a full version has no HNSW graph and is
+    # written in about a second (storage.edge_index.HNSW_MIN_POINTS); at 1M points of 1024-d a full version
+    # took 1248 s to write and 15-18 s to load (benchmarks/search_scale.py, this project's 2-core machine).
+    delta_min_points: int = Field(default=20_000, ge=0)
+    # More deltas than this are merged into one at the next upload: each part costs every query one more
+    # engine search (a delta of 2k points: ~1 ms exact, benchmarks/search_scale.py --delta).
+    max_delta_parts: int = Field(default=8, ge=1)
+    # Deltas holding more than this share of the base's points mean a full version is written instead: the
+    # deltas are exact scans (no graph) and hide their ids in the base by a filter, both costs growing with them.
+    max_delta_share: float = Field(default=0.2, gt=0)
 
 
 class StorageConfig(_Strict):
@@ -356,8 +367,9 @@ def expand_cameras(cameras: list[CameraConfig]) -> list[CameraConfig]:
             stem = "".join(ch if ch.isalnum() or ch in "_.-" else "-" for ch in path.stem)[:40]
             started = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
             expanded.append(
-                camera.model_copy(update={"id": f"{camera.id}.{stem}", "video": str(path), "per_file": False,
-                                          "start_time": started})
+                camera.model_copy(
+                    update={"id": f"{camera.id}.{stem}", "video": str(path), "per_file": False, "start_time": started}
+                )
             )
     return expanded
 

@@ -127,7 +127,9 @@ class EdgeIndexError(RuntimeError):
 
 def _edge_config(dims: Mapping[str, int], hnsw: bool) -> EdgeConfig:
     graph = HnswIndexConfig(
-        m=HNSW_M if hnsw else 0, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=FULL_SCAN_THRESHOLD_KB,
+        m=HNSW_M if hnsw else 0,
+        ef_construct=HNSW_EF_CONSTRUCT,
+        full_scan_threshold=FULL_SCAN_THRESHOLD_KB,
         payload_m=HNSW_PAYLOAD_M,
     )
     quantized = ScalarQuantizationConfig(type=ScalarType.Int8, quantile=QUANTILE, always_ram=True) if hnsw else None
@@ -141,8 +143,14 @@ def _edge_config(dims: Mapping[str, int], hnsw: bool) -> EdgeConfig:
     return EdgeConfig(vectors=vectors, sparse_vectors={ATTRIBUTE_TERMS: EdgeSparseVectorParams()}, hnsw_config=graph)
 
 
-def _points(ids: Sequence[str], vectors: Mapping[str, np.ndarray], payloads: Sequence[dict[str, Any]],
-            start: int, stop: int, groups: Sequence[tuple[str, ...]]) -> list[Point]:
+def _points(
+    ids: Sequence[str],
+    vectors: Mapping[str, np.ndarray],
+    payloads: Sequence[dict[str, Any]],
+    start: int,
+    stop: int,
+    groups: Sequence[tuple[str, ...]],
+) -> list[Point]:
     """Engine points of rows [start, stop): a NaN vector row means "this point has no such vector"."""
     blocks = {name: matrix[start:stop] for name, matrix in vectors.items()}
     finite = {name: np.isfinite(block).all(axis=1) for name, block in blocks.items()}
@@ -397,7 +405,7 @@ def _attribute_rows(points: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     return matrix, present
 
 
-def _with_attributes(points: Sequence[Any]) -> list[dict[str, Any]]:
+def with_attributes(points: Sequence[Any]) -> list[dict[str, Any]]:
     """The hits' or records' payloads, each with its attribute list decoded from its `attr_logp` vector."""
     payloads = [dict(p.payload or {}) for p in points]
     matrix, present = _attribute_rows(points)
@@ -486,8 +494,9 @@ class EdgeReader:
         with self._lock:
             return int(self._shard.count(CountRequest(exact=True, filter=where)))
 
-    def _query(self, vector_name: str, query: np.ndarray | SparseVector, limit: int, where: Filter | None,
-               exact: bool, attributes: bool) -> list[Any]:  # fmt: skip
+    def query_points(self, vector_name: str, query: np.ndarray | SparseVector, limit: int, where: Filter | None,
+                     exact: bool, attributes: bool) -> list[Any]:  # fmt: skip
+        """The engine's scored points, best first (payloads as stored; `attr_logp` when `attributes`)."""
         if not isinstance(query, SparseVector):
             query = np.asarray(query, dtype=np.float32).tolist()
         request = QueryRequest(
@@ -496,14 +505,22 @@ class EdgeReader:
             filter=where,
             with_payload=True,
             with_vector=[ATTRIBUTE_VECTOR] if attributes else False,
-            params=SearchParams(hnsw_ef=max(HNSW_EF_SEARCH, int(limit)), exact=exact, quantization=_QUANTIZED_EXACT
-                                if exact else _QUANTIZED_RESCORED),  # fmt: skip
+            params=SearchParams(
+                hnsw_ef=max(HNSW_EF_SEARCH, int(limit)),
+                exact=exact,
+                quantization=_QUANTIZED_EXACT if exact else _QUANTIZED_RESCORED,
+            ),  # fmt: skip
         )
         with self._lock:
             return self._shard.query(request)
 
     def search(
-        self, vector_name: str, query: np.ndarray, limit: int, where: Filter | None = None, exact: bool = False,
+        self,
+        vector_name: str,
+        query: np.ndarray,
+        limit: int,
+        where: Filter | None = None,
+        exact: bool = False,
         attributes: bool = False,
     ) -> list[tuple[str, float, dict[str, Any]]]:
         """(id, score, payload) of the `limit` nearest points by `vector_name`, best first.
@@ -512,30 +529,35 @@ class EdgeReader:
         when `attributes`: converting it to Python was a third of an image query's time (22 vs 14.5 ms
         per 500 hits as a payload list, measured).
         """
-        points = self._query(vector_name, query, limit, where, exact, attributes)
-        payloads = _with_attributes(points) if attributes else [dict(p.payload or {}) for p in points]
+        points = self.query_points(vector_name, query, limit, where, exact, attributes)
+        payloads = with_attributes(points) if attributes else [dict(p.payload or {}) for p in points]
         return [(str(p.id), float(p.score), payload) for p, payload in zip(points, payloads, strict=True)]
 
     def search_columns(self, vector_name: str, query: np.ndarray | SparseVector, limit: int,
                        where: Filter | None = None) -> Columns:  # fmt: skip
         """`search` with attributes, as columns: the text query's candidates, best first."""
-        return Columns.of(self._query(vector_name, query, limit, where, False, True))
+        return Columns.of(self.query_points(vector_name, query, limit, where, False, True))
+
+    def attribute_query(self, terms: AttributeTerms) -> tuple[str, np.ndarray | SparseVector]:
+        """The vector and query that rank this version by a description's terms: the sparse `attr_terms`
+        (exact: the scorer's order for points whose attributes are all known); a version written before
+        them is ranked by the dense vector, alternatives spread."""
+        if self.groups is None:
+            return ATTRIBUTE_VECTOR, terms.dense()
+        return ATTRIBUTE_TERMS, SparseVector(*terms.sparse(self.groups))
 
     def search_attribute_columns(self, terms: AttributeTerms, limit: int, where: Filter | None = None) -> Columns:
-        """The `limit` best points for a description's terms, as columns, best first.
+        """The `limit` best points for a description's terms, as columns, best first."""
+        return self.search_columns(*self.attribute_query(terms), limit, where)
 
-        Ranked by the sparse `attr_terms` (exact: the scorer's order for points whose attributes are all
-        known); a version written before them is ranked by the dense vector, alternatives spread."""
-        if self.groups is None:
-            return self.search_columns(ATTRIBUTE_VECTOR, terms.dense(), limit, where)
-        return self.search_columns(ATTRIBUTE_TERMS, SparseVector(*terms.sparse(self.groups)), limit, where)
-
-    def _scroll_points(self, where: Filter | None) -> list[Any]:
+    def scroll_points(self, where: Filter | None) -> list[Any]:
+        """Every matching point as the engine's records (payload + `attr_logp`)."""
         out: list[Any] = []
         offset: Any = None
         while True:
-            request = ScrollRequest(offset=offset, limit=SCROLL_PAGE, filter=where, with_payload=True,
-                                    with_vector=[ATTRIBUTE_VECTOR])
+            request = ScrollRequest(
+                offset=offset, limit=SCROLL_PAGE, filter=where, with_payload=True, with_vector=[ATTRIBUTE_VECTOR]
+            )
             with self._lock:
                 records, offset = self._shard.scroll(request)
             out.extend(records)
@@ -544,12 +566,12 @@ class EdgeReader:
 
     def scroll(self, where: Filter | None = None) -> list[tuple[str, dict[str, Any]]]:
         """Every matching point's (id, payload)."""
-        records = self._scroll_points(where)
-        return list(zip((str(r.id) for r in records), _with_attributes(records), strict=True))
+        records = self.scroll_points(where)
+        return list(zip((str(r.id) for r in records), with_attributes(records), strict=True))
 
     def scroll_columns(self, where: Filter | None = None) -> Columns:
         """Every matching point, as columns (attribute scoring over a camera / time window)."""
-        return Columns.of(self._scroll_points(where))
+        return Columns.of(self.scroll_points(where))
 
     def close(self) -> None:
         """Release the engine and delete the private copy."""

@@ -22,10 +22,19 @@ import numpy as np
 from qdrant_client import QdrantClient
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
+from storage.attribute_vectors import read_groups
 from storage.edge_index import Batch
 from storage.index_config import SCROLL_PAGE, IndexConfig
 from storage.index_errors import IndexLockedError, IndexUnavailableError
-from storage.index_versions import SOURCE_STAMP_FILE, folder_locked, read_current, source_stamp, write_published
+from storage.index_parts import DeltaPolicy, Part, PartsError, plan_publish, version_parts
+from storage.index_versions import (
+    SOURCE_STAMP_FILE,
+    folder_locked,
+    read_current,
+    source_stamp,
+    write_composed,
+    write_published,
+)
 
 logger = logging.getLogger("storage.index")
 
@@ -79,8 +88,20 @@ def _remote_client(config: IndexConfig) -> QdrantClient:
         return client
 
 
+# Writer sessions whose every change is recorded (`track_changes`), by id(client): only those may be
+# published as a delta part; any other session's changes are unknown, so it publishes a full version.
+_journals: dict[int, set[str]] = {}
+
+
+def track_changes(client: QdrantClient, point_ids: Iterable[str]) -> None:
+    """Record ids a tracked writer session upserted or deleted (no-op for other clients)."""
+    journal = _journals.get(id(client))
+    if journal is not None:
+        journal.update(str(i) for i in point_ids)
+
+
 @contextlib.contextmanager
-def open_client(config: IndexConfig, read_only: bool = False) -> Iterator[QdrantClient]:
+def open_client(config: IndexConfig, read_only: bool = False, tracked: bool = False) -> Iterator[QdrantClient]:
     """A Qdrant client for the index, released on exit.
 
     Server mode: the process's shared client for `config.url`; connection and auth failures
@@ -89,6 +110,8 @@ def open_client(config: IndexConfig, read_only: bool = False) -> Iterator[Qdrant
     `lock_timeout_s` for other processes; on a clean exit live/ is published if it changed.
     Embedded mode, `read_only=True`: a short-lived client on the CURRENT published snapshot (never
     on live/, so it does not block writers). Do not write through it: snapshots are immutable.
+    `tracked=True`: the caller reports every id it writes or deletes through `track_changes`, so the
+    session may be published as a small delta part (`storage.index_parts`) instead of a full version.
     """
     if config.url:
         client = _remote_client(config)
@@ -109,9 +132,13 @@ def open_client(config: IndexConfig, read_only: bool = False) -> Iterator[Qdrant
             "payload_columns / count_points, not a qdrant client"
         )
     client = _open_local(config.live_path, config.lock_timeout_s, must_exist=False)
+    opened_stamp = source_stamp(config.live_path) if tracked else None
+    if tracked:
+        _journals[id(client)] = set()
     try:
         yield client
-        _publish(config, client)  # still holding the lock: the copy is consistent
+        journal = _journals.pop(id(client), None)
+        _publish(config, client, journal, opened_stamp)  # still holding the lock: the copy is consistent
     except (OSError, sqlite3.OperationalError) as exc:
         if not _disk_full(exc):
             raise
@@ -120,6 +147,7 @@ def open_client(config: IndexConfig, read_only: bool = False) -> Iterator[Qdrant
             "readers keep the last published version: free space and run the upload again"
         ) from exc
     finally:
+        _journals.pop(id(client), None)
         client.close()
 
 
@@ -154,24 +182,66 @@ def is_local(client: QdrantClient) -> bool:
 # Publishing snapshots (embedded mode)
 
 
-def _publish(config: IndexConfig, client: QdrantClient) -> str | None:
-    """Write live/'s points as a new engine version and point CURRENT at it. Caller holds live/'s lock.
+def _stored_stamp(published: Path, version: str | None) -> dict | None:
+    """The live/ stamp a version was published from (None when unknown)."""
+    if version is None:
+        return None
+    with contextlib.suppress(OSError, ValueError):
+        return json.loads((published / version / SOURCE_STAMP_FILE).read_text())
+    return None
 
-    Returns the current version (unchanged when live/ did not change).
+
+def _extendable_parts(published: Path, version: str, need_count: bool = True) -> list[Part] | None:
+    """The version's parts when a delta may be added to them: every part on disk, the base written with the
+    sparse attribute terms (a delta's text scores must compare with the base's) and, for `plan_publish`'s
+    size rules (`need_count`), its point count recorded."""
+    try:
+        parts = version_parts(published, version)
+    except PartsError:
+        return None
+    if (need_count and parts[0].count < 0) or read_groups(published / parts[0].folder) is None:
+        return None
+    if not all((published / p.folder).is_dir() for p in parts if p.folder):
+        return None
+    return parts
+
+
+def delta_policy(config: IndexConfig) -> DeltaPolicy:
+    return DeltaPolicy(config.delta_min_points, config.max_delta_parts, config.max_delta_share)
+
+
+def _publish(config: IndexConfig, client: QdrantClient, journal: set[str] | None = None,
+             opened_stamp: dict | None = None) -> str | None:  # fmt: skip
+    """Publish live/'s changes for the readers and point CURRENT at them. Caller holds live/'s lock.
+
+    A tracked session (`journal`) that started from the current version's live/ state adds one delta part
+    of the ids it changed (or merges the deltas) when `plan_publish` allows; anything else writes a full
+    version of live/'s points. Returns the current version (unchanged when live/ did not change).
     """
     live, published = config.live_path, config.published_path
     if not (live / "meta.json").is_file():
         return None
     stamp = source_stamp(live)
     current = read_current(published)
-    if current is not None:
-        with contextlib.suppress(OSError, ValueError):
-            if json.loads((published / current / SOURCE_STAMP_FILE).read_text()) == stamp:
-                return current
-    ids, vectors, payloads = _version_payloads(client, config)
+    stored = _stored_stamp(published, current)
+    if stored == stamp:
+        return current
+    parts = None
+    if journal is not None and current is not None and stored is not None and stored == opened_stamp:
+        parts = _extendable_parts(published, current)
+    plan = plan_publish(parts, journal or set(), delta_policy(config))
+    if plan.kind == "full":
+        ids, vectors, payloads = _version_payloads(client, config)
+        dims = {n: m.shape[1] for n, m in vectors.items()}
+        version = write_published(published, [(ids, vectors, payloads)], len(ids), dims, stamp)
+        logger.info("published index version %s (%d points) from %s: %s", version, len(ids), live, plan.reason)
+        return version
+    ids, vectors, payloads = _version_payloads(client, config, sorted(plan.touched))
     dims = {n: m.shape[1] for n, m in vectors.items()}
-    version = write_published(published, [(ids, vectors, payloads)], len(ids), dims, stamp)
-    logger.info("published index version %s (%d points) from %s", version, len(ids), live)
+    version = write_composed(published, plan.keep, [(ids, vectors, payloads)] if ids else [], len(ids), dims,
+                             plan.touched, stamp)  # fmt: skip
+    logger.info("published index version %s: %s of %d points, %d removed (%s)", version, plan.kind, len(ids),
+                len(plan.touched) - len(ids), plan.reason)  # fmt: skip
     return version
 
 
@@ -186,8 +256,24 @@ def publish_batches(config: IndexConfig, batches: Iterable[Batch], total: int, d
     return write_published(config.published_path, batches, total, dict(dims), stamp={})
 
 
-def _version_payloads(client: QdrantClient, config: IndexConfig) -> tuple[list[str], dict[str, np.ndarray], list[dict]]:
-    """Every point of the live collection: ids, (n, dim) vectors (NaN rows where absent), payloads."""
+def append_batches(config: IndexConfig, batches: Iterable[Batch], total: int, dims: Mapping[str, int],
+                   removed: Iterable[str] = ()) -> str:  # fmt: skip
+    """Publish points as one delta part on top of the CURRENT version (no live/ folder), hiding their old
+    copies and the `removed` ids: bulk appends and `benchmarks/search_scale.py --delta`. The caller must be
+    the only publisher of `config.path`; the version must be extendable (see `_extendable_parts`)."""
+    published = config.published_path
+    current = read_current(published)
+    parts = _extendable_parts(published, current, need_count=False) if current is not None else None
+    if parts is None:
+        raise IndexUnavailableError(f"{published}: no current version with known parts to append to")
+    return write_composed(published, parts, batches, total, dict(dims), set(map(str, removed)), stamp={})
+
+
+def _version_payloads(
+    client: QdrantClient, config: IndexConfig, only: list[str] | None = None
+) -> tuple[list[str], dict[str, np.ndarray], list[dict]]:
+    """Every point of the live collection (or those of the `only` ids that exist): ids, (n, dim) vectors
+    (NaN rows where absent), payloads."""
     dims = config.vector_dims()
     if client.collection_exists(config.collection):
         params = client.get_collection(config.collection).config.params.vectors
@@ -196,11 +282,8 @@ def _version_payloads(client: QdrantClient, config: IndexConfig) -> tuple[list[s
     ids: list[str] = []
     payloads: list[dict[str, Any]] = []
     rows: dict[str, list[np.ndarray]] = {name: [] for name in dims}
-    offset: Any = None
-    while client.collection_exists(config.collection):
-        records, offset = client.scroll(
-            config.collection, limit=SCROLL_PAGE, offset=offset, with_payload=True, with_vectors=True
-        )
+
+    def add(records: list[Any]) -> None:
         for record in records:
             named = record.vector if isinstance(record.vector, dict) else {}
             for name, dim in dims.items():
@@ -208,6 +291,17 @@ def _version_payloads(client: QdrantClient, config: IndexConfig) -> tuple[list[s
                 rows[name].append(np.asarray(vec, np.float32) if vec is not None else np.full(dim, np.nan, np.float32))
             ids.append(str(record.id))
             payloads.append(record.payload or {})
+
+    if only is not None:
+        for start in range(0, len(only) if client.collection_exists(config.collection) else 0, SCROLL_PAGE):
+            add(client.retrieve(config.collection, only[start : start + SCROLL_PAGE], with_payload=True,
+                                with_vectors=True))  # fmt: skip
+    offset: Any = None
+    while only is None and client.collection_exists(config.collection):
+        records, offset = client.scroll(
+            config.collection, limit=SCROLL_PAGE, offset=offset, with_payload=True, with_vectors=True
+        )
+        add(records)
         if offset is None:
             break
     vectors = {

@@ -31,7 +31,6 @@ SCROLL_PAGE = 1024
 TEXT_CANDIDATES = 200
 
 
-
 class IndexConfig(BaseModel):
     """Where the tracklet index lives and the shape of its vectors.
 
@@ -49,6 +48,10 @@ class IndexConfig(BaseModel):
     lock_timeout_s: float = Field(default=30.0, ge=0)
     reid_dim: int = Field(default=512, gt=0)
     clip_dim: int | None = Field(default=None, gt=0)  # None: no `clip` vector in the collection
+    # Delta publishing (`storage.index_parts`); the defaults' reasons are in smarttrace.config.IndexSettings.
+    delta_min_points: int = Field(default=20_000, ge=0)
+    max_delta_parts: int = Field(default=8, ge=1)
+    max_delta_share: float = Field(default=0.2, gt=0)
 
     @field_validator("url")
     @classmethod

@@ -23,6 +23,9 @@ def index_config(config: SmartTraceConfig, clip_dim: int | None = None) -> Index
         api_key=settings.api_key,
         collection=settings.collection,
         lock_timeout_s=settings.lock_timeout_s,
+        delta_min_points=settings.delta_min_points,
+        max_delta_parts=settings.max_delta_parts,
+        max_delta_share=settings.max_delta_share,
         reid_dim=reid_dim(config.embed),
         clip_dim=clip_dim,
     )

@@ -14,11 +14,12 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from storage.edge_index import Batch, write_version_batches
 from storage.index_errors import IndexUnavailableError
+from storage.index_parts import DELTA_PREFIX, Part, referenced_folders, write_part_count, write_parts_file
 from storage.index_points import ENGINE_FIELDS
 
 SNAPSHOTS_KEPT = 2  # published versions kept besides those being loaded by a reader
@@ -89,28 +90,33 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_published(
-    published: Path, batches: Iterable[Batch], total: int, dims: Mapping[str, int], stamp: dict[str, list[int]]
-) -> str:
-    """Write a version into a temp folder, rename it into place, then point CURRENT at it.
+def _new_name(prefix: str) -> str:
+    return f"{prefix}{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
 
-    Temp folder + rename: a reader sees a version whole or not at all, and CURRENT only ever names
-    complete versions.
-    """
+
+def _prepare(published: Path) -> None:
     published.mkdir(parents=True, exist_ok=True)
     for stale in published.glob(".tmp-*"):  # left by a publisher that died: we hold the only write lock
         shutil.rmtree(stale, ignore_errors=True)
+
+
+def _write_shard(published: Path, name: str, batches: Iterable[Batch], total: int, dims: Mapping[str, int],
+                 stamp: dict[str, list[int]]) -> None:  # fmt: skip
+    """An engine shard of the points, in a temp folder renamed to `published/name` once complete and synced."""
     _check_room(published, total, dims)
-    version = f"v{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
-    tmp = published / f".tmp-{version}"
+    tmp = published / f".tmp-{name}"
     try:
         write_version_batches(tmp, dims, batches, total, field_indexes=ENGINE_FIELDS)
         (tmp / SOURCE_STAMP_FILE).write_text(json.dumps(stamp))
+        write_part_count(tmp, total)
         _fsync_tree(tmp)
-        os.rename(tmp, published / version)
+        os.rename(tmp, published / name)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # a failed write (disk full) must not keep holding the space
         raise
+
+
+def _point_current(published: Path, version: str) -> None:
     pointer_tmp = published / f".{CURRENT_FILE}.{uuid.uuid4().hex[:8]}.tmp"
     with open(pointer_tmp, "w") as handle:
         handle.write(version + "\n")
@@ -119,6 +125,63 @@ def write_published(
     os.replace(pointer_tmp, published / CURRENT_FILE)
     _fsync_dir(published)
     _remove_old_versions(published, keep=version)
+
+
+def write_published(
+    published: Path, batches: Iterable[Batch], total: int, dims: Mapping[str, int], stamp: dict[str, list[int]]
+) -> str:
+    """Write a full version into a temp folder, rename it into place, then point CURRENT at it.
+
+    Temp folder + rename: a reader sees a version whole or not at all, and CURRENT only ever names
+    complete versions.
+    """
+    _prepare(published)
+    version = _new_name("v")
+    _write_shard(published, version, batches, total, dims, stamp)
+    _point_current(published, version)
+    return version
+
+
+def write_composed(
+    published: Path,
+    keep: Sequence[Part],
+    batches: Iterable[Batch],
+    total: int,
+    dims: Mapping[str, int],
+    touched: Iterable[str],
+    stamp: dict[str, list[int]],
+) -> str:
+    """A version made of the parts `keep` (unchanged, shared with the current version) and one new delta part
+    holding `batches` (`total` points; none: no new part). The delta hides every `touched` id in the older
+    parts: the ids it holds replace their old copies, the others were deleted. Readers that serve `keep`
+    already load only the delta (`storage.version_reader`)."""
+    _prepare(published)
+    parts = list(keep)
+    if total:
+        ids: set[str] = set()
+
+        def recorded(source: Iterable[Batch]) -> Iterable[Batch]:
+            for batch in source:
+                ids.update(str(i) for i in batch[0])
+                yield batch
+
+        name = _new_name(DELTA_PREFIX)
+        _write_shard(published, name, recorded(batches), total, dims, stamp)
+        parts.append(Part(name, total, frozenset(ids), frozenset(set(map(str, touched)) - ids)))
+    elif set(touched):
+        parts.append(Part("", 0, frozenset(), frozenset(map(str, touched))))  # deletions only: no shard
+    version = _new_name("v")
+    tmp = published / f".tmp-{version}"
+    tmp.mkdir()
+    try:
+        write_parts_file(tmp, parts)
+        (tmp / SOURCE_STAMP_FILE).write_text(json.dumps(stamp))
+        _fsync_tree(tmp)
+        os.rename(tmp, published / version)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _point_current(published, version)
     return version
 
 
@@ -144,14 +207,22 @@ def _check_room(published: Path, points: int, dims: Mapping[str, int]) -> None:
     """Raise ENOSPC (named as disk full by the callers) when the disk cannot take a new version."""
     need, free = room_needed(points, dims), shutil.disk_usage(published).free
     if free < need:
-        raise OSError(errno.ENOSPC, f"No space left on device: a new index version of {points} points needs "
-                      f"~{need / 2**20:.0f} MB, {free / 2**20:.0f} MB free at {published}")
+        raise OSError(
+            errno.ENOSPC,
+            f"No space left on device: a new index version of {points} points needs "
+            f"~{need / 2**20:.0f} MB, {free / 2**20:.0f} MB free at {published}",
+        )
 
 
 def _remove_old_versions(published: Path, keep: str) -> None:
-    """Delete versions older than the newest few, unless a reader is loading one right now."""
-    versions = sorted(p for p in published.iterdir() if p.is_dir() and p.name.startswith("v"))
-    for folder in versions[:-SNAPSHOTS_KEPT]:
-        if folder.name == keep or folder_locked(folder):
+    """Delete versions older than the newest few, and parts none of the kept versions reads, unless a
+    reader is loading one right now."""
+    versions = sorted(p.name for p in published.iterdir() if p.is_dir() and p.name.startswith("v"))
+    kept = set(versions[-SNAPSHOTS_KEPT:]) | {keep}
+    needed = referenced_folders(published, kept)
+    for folder in published.iterdir():
+        if not folder.is_dir() or not folder.name.startswith(("v", DELTA_PREFIX)) or folder.name in needed:
+            continue
+        if folder_locked(folder):
             continue
         shutil.rmtree(folder, ignore_errors=True)

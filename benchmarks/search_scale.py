@@ -1,7 +1,7 @@
 """Search at scale: the embedded engine (qdrant-edge) at 10k / 100k / 1M tracklets vs a plain numpy scan.
 
     python benchmarks/search_scale.py [--sizes 10000,100000,1000000] [--runs N] [--tracklets DIR] [--api-size N]
-                                      [--work DIR]
+                                      [--work DIR] [--delta N]
 
 1. Points are made from REAL people. Default base (`--base peta`): every PETA crop under `--data`
    (13,024 crops of ~8,700 people from real surveillance cameras, `../shared/data/PETA`), embedded with
@@ -29,7 +29,13 @@
    point's probability matrix), what the embedded reader did before; `ratio_vs_numpy_100k` = numpy p95 /
    engine p95 for image search at 100k.
 6. Reader RSS: a fresh process loads the version, runs 20 image queries and reports its peak RSS.
-7. End to end through the HTTP API at `--api-size` (default 100k): the short two-camera run of
+7. An upload on top of each size (`--delta`, default 2,000 points: half re-uploads of existing tracklets,
+   half new ones) published as a delta part (`storage.index.append_batches`) while a reader serves the
+   version: `visible_s` = seconds from the start of that publish until the reader's next query answers from
+   the new version (finding a new and a re-uploaded point by their own vectors); then the same 40 image and
+   text queries as just before the delta (`*_one_part` vs `*_delta`). With `--work` the base is made current
+   again afterwards.
+8. End to end through the HTTP API at `--api-size` (default 100k): the short two-camera run of
    `benchmarks/api.py`, then its index replaced by that many synthetic points; text and image queries
    over loopback with models loaded.
 Ends with ONE JSON line.
@@ -38,6 +44,7 @@ Ends with ONE JSON line.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -255,36 +262,49 @@ def delta_payloads(delta: dict):  # noqa: ANN201 - Iterator[storage.edge_index.B
     yield delta["ids"], delta["vectors"], payloads
 
 
+def _delta_queries(config: IndexConfig, queries: np.ndarray, terms: list, runs: int) -> dict[str, list[float]]:
+    """Seconds of `runs` image and text queries (the same ones before and after the delta)."""
+    times: dict[str, list[float]] = {"image": [], "text": []}
+    for r in range(runs):
+        image = functools.partial(search_vectors, config, REID_VECTOR, queries[r], limit=IMAGE_CANDIDATES)
+        text = functools.partial(payload_columns, config, attribute_query=terms[r % len(terms)])
+        times["image"].append(timed(image)[0])
+        times["text"].append(timed(text)[0])
+    return times
+
+
 def measure_delta(config: IndexConfig, points: dict, size: int, runs: int) -> dict:
     """An upload of `size` points published as a delta part while a reader serves the version: seconds from
     the start of the publish until that reader answers from the new version (`visible_s`), checked by
-    finding a new and a re-uploaded point by their own vectors; then image and text latency with two parts.
-    With `--work`, CURRENT is set back to the base afterwards so the next run reuses it unchanged."""
+    finding a new and a re-uploaded point by their own vectors; then the same image and text queries as
+    just before the delta, to show what serving two parts costs. With `--work`, CURRENT is set back to the
+    base afterwards so the next run reuses it unchanged."""
     base_version = str(current_version(config))
     delta = delta_points(points, size, seed=size)
+    vectors = delta["vectors"][REID_VECTOR]
+    rng = np.random.default_rng(11)
+    queries = np.concatenate([vectors[rng.integers(size, size=runs // 2)],  # half find a delta point
+                              points["vectors"][REID_VECTOR][rng.integers(len(points["ids"]), size=runs - runs // 2)]])
+    terms = [attribute_terms(parse_description(t).constraints) for t in TEXT_QUERIES]
+    before = _delta_queries(config, queries, terms, runs)
     started = time.perf_counter()
-    append_batches(config, delta_payloads(delta), size, {REID_VECTOR: delta["vectors"][REID_VECTOR].shape[1]})
+    append_batches(config, delta_payloads(delta), size, {REID_VECTOR: vectors.shape[1]})
     written = time.perf_counter() - started
     count = count_points(config)  # the reader's next query: loads the new part, keeps the base
     visible = time.perf_counter() - started
-    vectors = delta["vectors"][REID_VECTOR]
     served = all(search_vectors(config, REID_VECTOR, vectors[i], limit=1)[0].point_id == delta["ids"][i]
                  for i in (0, size - 1))  # fmt: skip
     expected = len(points["ids"]) + size - size // 2
-    rng = np.random.default_rng(11)
-    image, text = [], []
-    parsed = [attribute_terms(parse_description(t).constraints) for t in TEXT_QUERIES]
-    for r in range(runs):
-        query, terms = vectors[rng.integers(size)], parsed[r % len(parsed)]
-        image.append(timed(lambda q=query: search_vectors(config, REID_VECTOR, q, limit=IMAGE_CANDIDATES))[0])
-        text.append(timed(lambda a=terms: payload_columns(config, attribute_query=a))[0])
+    after = _delta_queries(config, queries, terms, runs)
     out = {"delta_points": size, "delta_write_s": round(written, 3), "visible_s": round(visible, 3),
            "delta_served": bool(served and count == expected)}  # fmt: skip
-    out["p50_ms_image_delta"], out["p95_ms_image_delta"] = pct(image)
-    out["p50_ms_text_delta"], out["p95_ms_text_delta"] = pct(text)
+    for kind in ("image", "text"):
+        out[f"p50_ms_{kind}_one_part"], out[f"p95_ms_{kind}_one_part"] = pct(before[kind])
+        out[f"p50_ms_{kind}_delta"], out[f"p95_ms_{kind}_delta"] = pct(after[kind])
     print(f"  delta of {size:,} points: written {written:.2f} s, visible to the serving reader {visible:.2f} s after "
-          f"the publish began, served {out['delta_served']}; image p95 {out['p95_ms_image_delta']} ms, text p95 "
-          f"{out['p95_ms_text_delta']} ms with two parts", flush=True)
+          f"the publish began, served {out['delta_served']}; same queries before / after: image p95 "
+          f"{out['p95_ms_image_one_part']} / {out['p95_ms_image_delta']} ms, text p95 {out['p95_ms_text_one_part']} / "
+          f"{out['p95_ms_text_delta']} ms", flush=True)
     clear_reader_cache()
     restore_base(config, base_version)
     return out

@@ -495,16 +495,17 @@ class EdgeReader:
             return int(self._shard.count(CountRequest(exact=True, filter=where)))
 
     def query_points(self, vector_name: str, query: np.ndarray | SparseVector, limit: int, where: Filter | None,
-                     exact: bool, attributes: bool) -> list[Any]:  # fmt: skip
-        """The engine's scored points, best first (payloads as stored; `attr_logp` when `attributes`)."""
+                     exact: bool, attributes: bool, payload: bool = True) -> list[Any]:  # fmt: skip
+        """The engine's scored points, best first (payloads as stored unless not `payload`; `attr_logp` when
+        `attributes`)."""
         if not isinstance(query, SparseVector):
             query = np.asarray(query, dtype=np.float32).tolist()
         request = QueryRequest(
             limit=int(limit),
             query=Query.Nearest(query, using=vector_name),
             filter=where,
-            with_payload=True,
-            with_vector=[ATTRIBUTE_VECTOR] if attributes else False,
+            with_payload=payload,
+            with_vector=[ATTRIBUTE_VECTOR] if attributes and payload else False,
             params=SearchParams(
                 hnsw_ef=max(HNSW_EF_SEARCH, int(limit)),
                 exact=exact,
@@ -513,6 +514,12 @@ class EdgeReader:
         )
         with self._lock:
             return self._shard.query(request)
+
+    def retrieve_points(self, ids: Sequence[Any], attributes: bool) -> list[Any]:
+        """The records of these ids (payload; `attr_logp` when `attributes`), in no particular order."""
+        with self._lock:
+            return self._shard.retrieve(list(ids), with_payload=True,
+                                        with_vector=[ATTRIBUTE_VECTOR] if attributes else False)  # fmt: skip
 
     def search(
         self,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,12 @@ import numpy as np
 from qdrant_edge import Filter, HasIdCondition, SparseVector
 
 from storage.attribute_vectors import ATTRIBUTE_VECTOR, AttributeTerms
-from storage.edge_index import Columns, EdgeReader, make_filter, with_attributes
+from storage.edge_index import HNSW_EF_SEARCH, Columns, EdgeReader, make_filter, with_attributes
 from storage.index_parts import Part, exclusions, version_parts
+
+# The engine releases the GIL while it searches (two threads on one 1M-point shard: 1.8x the queries per
+# second of one, measured on 2 cores), so a version's parts are searched at the same time.
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="version-parts")
 
 
 class _AllWarm:
@@ -37,11 +42,20 @@ class _AllWarm:
         return all(e.wait(timeout) for e in self._events)
 
 
-def _without(where: Filter | None, hidden: frozenset[str]) -> Filter | None:
+def _without(where: Filter | None, hidden: HasIdCondition | None) -> Filter | None:
     """`where`, and not one of the `hidden` ids."""
-    if not hidden:
+    if hidden is None:
         return where
-    return Filter(must=[where] if where is not None else None, must_not=[HasIdCondition(set(hidden))])
+    return Filter(must=[where] if where is not None else None, must_not=[hidden])
+
+
+class _Scored:
+    """A retrieved record with the score its part's query gave it (what `ScoredPoint` offers readers)."""
+
+    __slots__ = ("id", "payload", "score", "vector")
+
+    def __init__(self, record: Any, score: float) -> None:
+        self.id, self.payload, self.vector, self.score = record.id, record.payload, record.vector, score
 
 
 class VersionReader:
@@ -62,15 +76,19 @@ class VersionReader:
         except BaseException:
             self.close(keep=set(loaded))
             raise
-        hidden = exclusions(self.parts)
+        # Each part's hidden ids as one engine condition, built once: converting a few thousand ids per query
+        # is a cost every query would pay.
+        hidden_ids = exclusions(self.parts)
+        hidden = [HasIdCondition(set(h)) if h else None for h in hidden_ids]
         self._shards = [(self.readers[p.folder], h) for p, h in zip(self.parts, hidden, strict=True) if p.folder]
+        self._hidden = [h for p, h in zip(self.parts, hidden_ids, strict=True) if p.folder]  # for query results
         groups = {r.groups is None for r, _ in self._shards}
         self.groups = self._shards[0][0].groups if len(groups) == 1 else None
-        self._count = sum(r.count(_without(None, h)) if h else r.count() for r, h in self._shards)
+        self._count = sum(r.count(_without(None, h)) if h is not None else r.count() for r, h in self._shards)
         self.without_attributes = sum(
-            r.count(_without(make_filter(without_vector=ATTRIBUTE_VECTOR), h)) if h else r.without_attributes
-            for r, h in self._shards
-        )
+            r.count(_without(make_filter(without_vector=ATTRIBUTE_VECTOR), h)) if h is not None
+            else r.without_attributes for r, h in self._shards
+        )  # fmt: skip
         self.warmed = _AllWarm([r.warmed for r, _ in self._shards])
 
     @property
@@ -84,15 +102,57 @@ class VersionReader:
             return self._count
         return sum(r.count(_without(where, h)) for r, h in self._shards)
 
-    def _merged(self, vector_name: str, query: np.ndarray | SparseVector, limit: int, where: Filter | None,
-                exact: bool, attributes: bool) -> list[Any]:  # fmt: skip
-        if len(self._shards) == 1:
-            reader, hidden = self._shards[0]
-            return reader.query_points(vector_name, query, limit, _without(where, hidden), exact, attributes)
-        hits = [p for r, h in self._shards
-                for p in r.query_points(vector_name, query, limit, _without(where, h), exact, attributes)]  # fmt: skip
-        hits.sort(key=lambda p: -float(p.score))
-        return hits[:limit]
+    def _merged(self, vector_name: str, query: np.ndarray | SparseVector | None, limit: int,
+                where: Filter | None, exact: bool, attributes: bool,
+                terms: AttributeTerms | None = None) -> list[Any]:  # fmt: skip
+        """The `limit` best points over every part, best first, as the engine's points (`.id`, `.score`,
+        `.payload`, `.vector`). One part hiding nothing: the engine's own answer. Otherwise every part is
+        asked at the same time, the ids a newer part replaced are dropped here (asking more while some were),
+        and the best `limit` are kept. The base answers with payloads; the deltas with ids and scores only,
+        and payloads are fetched for those of their points that made the cut.
+
+        Why this way: at 1M points with a 2,000-point delta, hiding the ids by a `must_not` filter in the
+        engine took an image query from p50 5.4 to 8.6 ms, and the delta's 200 payloads from every query
+        most of the rest; fetching the base's payloads after the merge cost 2.8 ms more than asking with them.
+        """
+        if len(self._shards) == 1 and not self._hidden[0]:
+            reader, _ = self._shards[0]
+            name, vector = reader.attribute_query(terms) if terms is not None else (vector_name, query)
+            return reader.query_points(name, vector, limit, where, exact, attributes)
+        asked = [_POOL.submit(self._part_hits, index, vector_name, query, limit, where, exact, attributes, terms)
+                 for index in range(len(self._shards))]  # fmt: skip
+        ranked = [hit for future in asked for hit in future.result()]
+        ranked.sort(key=lambda item: -item[0])
+        best = ranked[:limit]
+        fetched = [_POOL.submit(reader.retrieve_points, ids, attributes)
+                   for index, (reader, _) in enumerate(self._shards)
+                   if index and (ids := [point.id for _score, i, point in best if i == index])]  # fmt: skip
+        records = {str(r.id): r for future in fetched for r in future.result()}
+        out = []
+        for score, index, point in best:
+            if not index:
+                out.append(point)
+            elif str(point.id) in records:
+                out.append(_Scored(records[str(point.id)], score))
+        return out
+
+    def _part_hits(
+        self, index: int, vector_name: str, query: np.ndarray | SparseVector | None, limit: int,
+        where: Filter | None, exact: bool, attributes: bool, terms: AttributeTerms | None,
+    ) -> list[tuple[float, int, Any]]:  # fmt: skip
+        """(score, part index, point) of part `index`'s best `limit` points that no newer part hides; the base
+        (index 0) with payloads, the others without."""
+        reader, hidden = self._shards[index][0], self._hidden[index]
+        name, vector = reader.attribute_query(terms) if terms is not None else (vector_name, query)
+        # Ask for more than `limit` when ids are hidden, up to the graph's search width (a wider answer costs
+        # the engine almost nothing there): a second query is then rarely needed.
+        ask = max(limit, min(limit + len(hidden), HNSW_EF_SEARCH)) if hidden else limit
+        while True:
+            hits = reader.query_points(name, vector, ask, where, exact, attributes, payload=not index)
+            kept = [p for p in hits if str(p.id) not in hidden] if hidden else hits
+            if len(kept) >= limit or len(hits) < ask:
+                return [(float(p.score), index, p) for p in kept[:limit]]
+            ask += 2 * (len(hits) - len(kept))
 
     def search(
         self,
@@ -118,10 +178,7 @@ class VersionReader:
 
         Each part ranks by its own layout (`EdgeReader.attribute_query`); parts of one version share it
         (a delta is only written on a base with the sparse terms, `storage.index_clients`)."""
-        hits = [p for r, h in self._shards
-                for p in r.query_points(*r.attribute_query(terms), limit, _without(where, h), False, True)]  # fmt: skip
-        hits.sort(key=lambda p: -float(p.score))
-        return Columns.of(hits[:limit])
+        return Columns.of(self._merged("", None, limit, where, False, True, terms))
 
     def scroll(self, where: Filter | None = None) -> list[tuple[str, dict[str, Any]]]:
         """Every matching point's (id, payload), part by part."""

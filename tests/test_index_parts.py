@@ -152,6 +152,10 @@ def test_deletion_only_session_and_merge(tmp_path: Path):
     parts = version_parts(config.published_path, str(current_version(config)))
     gone = {point_id("cam-a", 10), point_id("cam-a", 11)}
     assert len(parts) == 3 and parts[2].folder == "" and parts[2].removed == gone  # deletions only: no shard
+    deleted = np.asarray(_cam("cam-a", 12, seed=1).column("reid_embedding")[11].as_py(), np.float32)
+    assert point_id("cam-a", 11) not in [h.point_id for h in search_vectors(config, "reid", deleted, limit=13)]
+    terms = attribute_terms(parse_description("woman").constraints)
+    assert not gone & set(payload_columns(config, attribute_query=terms, candidates=13).ids)
     upload_tracklets(config, _cam("cam-c", 2, seed=4))  # a third delta would pass max_delta_parts 2: merged
     parts = version_parts(config.published_path, str(current_version(config)))
     assert len(parts) == 2 and gone <= parts[1].removed and point_id("cam-b", 0) in (parts[1].points or ())
@@ -199,3 +203,18 @@ def test_a_missing_delta_part_is_never_served(tmp_path: Path, caplog, monkeypatc
     clear_reader_cache()
     with pytest.raises(Exception, match="cannot load the published index version"):
         count_points(config)  # a fresh reader refuses the torn version instead of serving the base alone
+
+
+def test_deletions_on_the_base_alone_are_hidden_from_every_query(tmp_path: Path):
+    config = _config(tmp_path)
+    table = _cam("cam-a", 12, seed=1)
+    upload_tracklets(config, table)
+    assert delete_camera_points(config, "cam-a", keep_ids=range(11)) == 1
+    parts = version_parts(config.published_path, str(current_version(config)))
+    assert [p.folder for p in parts][1:] == [""]  # the base and a deletion, no new shard
+    gone = point_id("cam-a", 11)
+    deleted = np.asarray(table.column("reid_embedding")[11].as_py(), np.float32)
+    assert gone not in [h.point_id for h in search_vectors(config, "reid", deleted, limit=12)]
+    terms = attribute_terms(parse_description("woman").constraints)
+    assert gone not in payload_columns(config, attribute_query=terms, candidates=12).ids
+    assert count_points(config) == 11 and gone not in dict(scroll_all(config))

@@ -55,11 +55,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     attributes.add_argument("--epochs", type=int, default=8)
     attributes.add_argument("--max-steps", type=int, help="stop after this many optimiser steps")
     attributes.add_argument("--seed", type=int, default=0, help="split and training seed")
-    attributes.add_argument("--height", type=int, default=256, help="input height, pixels (256 x 128 with "
-                            "--trunk-pool 2: the ReID pass's trunk is shared, attributes cost only their top)")
+    attributes.add_argument("--height", type=int, default=256, help="input height, pixels (256 x 128: the "
+                            "ReID pass's trunk is shared, attributes cost only their top)")
     attributes.add_argument("--width", type=int, default=128, help="input width, pixels")
-    attributes.add_argument("--trunk-pool", type=int, default=2, help="k x k average pool of the trunk maps "
-                            "(1 with --height 128 --width 64: the format-1 model, its own trunk pass)")
+    attributes.add_argument("--trunk-pool", type=int, default=1, help="k x k average pool of the trunk maps "
+                            "before the top (2: the earlier, cheaper 8x4 grid; 1 with --height 128 --width 64: the "
+                            "format-1 model, its own trunk pass)")
     attributes.add_argument("--max-images-per-person", type=int, default=8,
                             help="evenly spaced images per person (TownCentre has ~31 frames each); 0 = all")
     attributes.add_argument("--frozen-backbone", action="store_true", help="ablation: train the head only")

@@ -4,8 +4,9 @@ Why this shape:
 - The trunk (conv1-conv3) is the MSMT17 ReID network, frozen: it is the expensive part on a CPU
   (~85% of the forward pass), so training caches its output once and only the top (conv4, conv5,
   fc) and the head learn; that is what makes training take minutes on 2 cores.
-- Shared trunk (format 2): the model reads the ReID embedder's own 256x128 conv3 maps, average
-  pooled 2x2 (`trunk_pool`) to the 8x4 grid a 128x64 input gives. So in the pipeline the trunk runs
+- Shared trunk (format 2): the model reads the ReID embedder's own 256x128 conv3 maps, as they are
+  (16x8, `trunk_pool` 1, the default since 2026-12-05: PETA test mA 0.641 vs 0.628) or average pooled
+  2x2 to the 8x4 grid a 128x64 input gives (`trunk_pool` 2: a 4x cheaper top). So in the pipeline the trunk runs
   once for both models (`ReidEmbedder.embed_sharing_trunk`) and attributes cost only the top and
   head; `shares_trunk_with` checks that the ReID trunk really is this model's (same input size and
   weights) before the pipeline takes that path. Format 1 models (128x64 input, no pool) still load

@@ -21,7 +21,7 @@ import numpy as np
 from qdrant_edge import Filter, HasIdCondition, SparseVector
 
 from storage.attribute_vectors import ATTRIBUTE_VECTOR, AttributeTerms
-from storage.edge_index import HNSW_EF_SEARCH, Columns, EdgeReader, make_filter, with_attributes
+from storage.edge_index import HNSW_EF_SEARCH, Columns, EdgeReader, make_filter, scored_hits, with_attributes
 from storage.index_parts import Part, exclusions, version_parts
 
 # The engine releases the GIL while it searches (two threads on one 1M-point shard: 1.8x the queries per
@@ -154,19 +154,10 @@ class VersionReader:
                 return [(float(p.score), index, p) for p in kept[:limit]]
             ask += 2 * (len(hits) - len(kept))
 
-    def search(
-        self,
-        vector_name: str,
-        query: np.ndarray,
-        limit: int,
-        where: Filter | None = None,
-        exact: bool = False,
-        attributes: bool = False,
-    ) -> list[tuple[str, float, dict[str, Any]]]:
+    def search(self, vector_name: str, query: np.ndarray, limit: int, where: Filter | None = None,
+               exact: bool = False, attributes: bool = False) -> list[tuple[str, float, dict[str, Any]]]:  # fmt: skip
         """(id, score, payload) of the `limit` nearest points over every part, best first (`EdgeReader.search`)."""
-        points = self._merged(vector_name, query, limit, where, exact, attributes)
-        payloads = with_attributes(points) if attributes else [dict(p.payload or {}) for p in points]
-        return [(str(p.id), float(p.score), payload) for p, payload in zip(points, payloads, strict=True)]
+        return scored_hits(self._merged(vector_name, query, limit, where, exact, attributes), attributes)
 
     def search_columns(self, vector_name: str, query: np.ndarray | SparseVector, limit: int,
                        where: Filter | None = None) -> Columns:  # fmt: skip

@@ -12,7 +12,7 @@ scored text queries over every payload.
 * Only ONE process may load a shard folder (the engine locks its WAL; a second `load` fails, and
   disabling the WAL to dodge that crashes writers). So a reader loads a private copy of the version
   (`EdgeReader`: hard links to the segment files plus a real copy of the small WAL, under
-  `published/.readers/`); the published folder stays untouched and any number of processes
+  `published/.readers/`, `storage.reader_copies`); the published folder stays untouched and any number of processes
   (dashboard, API, CLI) read the same version.
 * Text search by attributes is a vector search too: a description's weighted sum of
   log-probabilities (the log of the geometric mean the scorer ranks by) is ONE sparse dot product
@@ -23,11 +23,8 @@ scored text queries over every payload.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
-import os
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -76,6 +73,8 @@ from storage.attribute_vectors import (
     term_rows,
     write_groups,
 )
+from storage.index_errors import EdgeIndexError
+from storage.reader_copies import copy_private
 from storage.schemas import ATTRIBUTE_VOCABULARY
 from tasks.text_query import alternative_groups
 
@@ -119,10 +118,6 @@ _FIELD_TYPES = {
     "float": PayloadSchemaType.Float,
     "bool": PayloadSchemaType.Bool,
 }
-
-
-class EdgeIndexError(RuntimeError):
-    """The engine failed on a version folder (a torn copy, a disk error): the message names it."""
 
 
 def _edge_config(dims: Mapping[str, int], hnsw: bool) -> EdgeConfig:
@@ -290,111 +285,6 @@ WARM_CHUNK = 16 * 2**20  # bytes per read when a reader warms the page cache wit
 # Warm only a version that fits in this share of MemAvailable (which counts the page cache): the 9.8 GB
 # 1M-point version fits a 24 GB machine beside the benchmark's own 5 GB of reference vectors.
 WARM_MEMORY_SHARE = 0.8
-READERS_DIR = ".readers"  # beside the versions: private copies must be on the same file system to hard-link
-
-
-def _link_or_copy(source: str, target: str) -> None:
-    """Hard-link a file of an immutable version (free, instant at 1M points); copy across file systems."""
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _remove_stale_copies(readers: Path) -> None:
-    """Delete private copies left by reader processes that died without closing (SIGKILL, a crash)."""
-    for folder in readers.glob("*-*"):
-        owner = folder.name.split("-", 1)[0]
-        if owner.isdigit() and int(owner) != os.getpid() and not _pid_alive(int(owner)):
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def _next_data(fd: int, offset: int, size: int) -> int:
-    """Start of the next data region at or after `offset`; `size` when only a hole is left (ENXIO)."""
-    try:
-        return os.lseek(fd, offset, os.SEEK_DATA)
-    except OSError as exc:
-        if exc.errno == errno.ENXIO:
-            return size
-        raise
-
-
-def copy_sparse(source: str, target: str) -> None:
-    """Copy a file's data regions only, keeping its holes (`shutil.copy2` fills them with real zeros).
-
-    The engine preallocates each WAL segment as a 32 MB sparse file holding a few KB: a plain copy
-    wrote 64 MB per reader per version. Falls back to `shutil.copy2` where SEEK_DATA is unsupported.
-    """
-    size = os.path.getsize(source)
-    with open(source, "rb") as src:
-        try:
-            offset = _next_data(src.fileno(), 0, size)
-        except OSError:  # the file system has no SEEK_DATA
-            offset = None
-        if offset is not None:
-            with open(target, "wb") as dst:
-                while offset < size:
-                    end = os.lseek(src.fileno(), offset, os.SEEK_HOLE)
-                    src.seek(offset)
-                    dst.seek(offset)
-                    dst.write(src.read(end - offset))
-                    offset = _next_data(src.fileno(), end, size)
-                dst.truncate(size)
-            shutil.copystat(source, target)
-            return
-    shutil.copy2(source, target)
-
-
-def reader_room_needed(source: Path) -> int:
-    """Bytes a reader's private copy may write: the WAL's full (apparent) size. The engine maps the WAL
-    segments and writes into them on load; on a full disk such a write is a SIGBUS that kills the whole
-    process (the dashboard, the API), not an error, so the room is checked before the copy."""
-    wal = source / "wal"
-    return sum(f.stat().st_size for f in wal.rglob("*") if f.is_file()) if wal.is_dir() else 0
-
-
-def _check_reader_room(source: Path, readers: Path) -> None:
-    need, free = reader_room_needed(source), shutil.disk_usage(readers).free
-    if free < need:
-        raise EdgeIndexError(
-            f"disk full: loading index version {source} needs ~{need / 2**20:.0f} MB free for the reader's "
-            f"copy of its write-ahead log, {free / 2**20:.0f} MB free at {readers}"
-        )
-
-
-def _copy_private(source: Path, version: str) -> Path:
-    """A private copy of a version for this process to load (the engine allows one process per folder).
-
-    Segment files are hard links: a version is never written after it is published, and a reader only
-    reads (tests/test_index.py checks the published files are unchanged after a reader session). The
-    WAL is copied for real (its holes kept): the engine opens and locks it. Raises EdgeIndexError when
-    the disk has no room for what the engine may write into that copy.
-    """
-    readers = source.parent / READERS_DIR
-    readers.mkdir(exist_ok=True)
-    _remove_stale_copies(readers)
-    _check_reader_room(source, readers)
-    target = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-{version}-", dir=readers))
-    try:
-        shutil.copytree(source, target / "shard", copy_function=_link_or_copy, ignore=shutil.ignore_patterns("wal"))
-        if (source / "wal").is_dir():
-            shutil.copytree(source / "wal", target / "shard" / "wal", copy_function=copy_sparse)
-    except BaseException:
-        shutil.rmtree(target, ignore_errors=True)
-        raise
-    return target
-
-
 def _attribute_rows(points: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     """(n, 85) probabilities of the points' `attr_logp` vectors (NaN rows where absent), and which have one."""
     logps = [p.vector.get(ATTRIBUTE_VECTOR) if isinstance(p.vector, dict) else None for p in points]
@@ -454,7 +344,7 @@ class EdgeReader:
     def __init__(self, folder: Path, version: str) -> None:
         self.version = version
         self.folder = folder
-        self._private = _copy_private(folder, version)
+        self._private = copy_private(folder, version)
         try:
             self._shard = EdgeShard.load(str(self._private / "shard"))
         except Exception as exc:

@@ -15,3 +15,7 @@ class IndexLockedError(IndexUnavailableError):
 
 class IndexSchemaError(SmartTraceError):
     """A collection's vectors, or the vectors given to it, do not have the configured sizes."""
+
+
+class EdgeIndexError(RuntimeError):
+    """The engine failed on a version folder (a torn copy, a disk error): the message names it."""

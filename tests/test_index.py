@@ -654,7 +654,7 @@ def test_a_publish_that_would_fill_the_disk_is_refused_before_writing(tmp_path, 
 def test_a_sparse_copy_keeps_the_bytes_and_the_holes(tmp_path):
     """A reader copies each version's WAL: the engine's WAL segments are 32 MB sparse files holding a
     few KB, and a plain copy wrote all 64 MB per reader. The copy must be byte-identical and stay sparse."""
-    from storage.edge_index import copy_sparse
+    from storage.reader_copies import copy_sparse
 
     source, target = tmp_path / "segment", tmp_path / "copy"
     with open(source, "wb") as handle:
@@ -676,7 +676,7 @@ def test_a_reader_on_a_full_disk_is_refused_and_the_loaded_version_kept(tmp_path
     """The engine writes into its private WAL copy on load: on a full disk that was a SIGBUS killing the
     reader process (benchmarks/faults.py diskfull@publish). A reader that has a version keeps serving
     it with a warning; one with none gets a clear disk-full error; with space back, the new version loads."""
-    import storage.edge_index as edge
+    import storage.reader_copies as edge
 
     config = _config(tmp_path, lock_timeout_s=0.2)
     upload_tracklets(config, _tracklets("cam-a", n=3))

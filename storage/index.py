@@ -72,7 +72,6 @@ import threading
 import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +104,7 @@ from storage.index_config import (
     point_id,
 )
 from storage.index_errors import IndexLockedError, IndexSchemaError, IndexUnavailableError
+from storage.index_filters import filter_bounds, query_filter, time_bounds
 from storage.index_parts import PartsError
 from storage.index_points import (
     ATTRIBUTE_PAYLOAD,
@@ -120,7 +120,6 @@ from storage.index_versions import (
 )
 from storage.schemas import ATTRIBUTE_VOCABULARY
 from storage.version_reader import VersionReader
-from tasks.attribute_scoring import ATTRIBUTE_FILTERS
 
 __all__ = [  # the index's API; the names re-exported from its helper modules are part of it
     "CLIP_VECTOR",
@@ -320,35 +319,6 @@ def delete_camera_points(config: IndexConfig, camera_id: str, keep_ids: Iterable
 # Reading
 
 
-def _epoch(value: TimeBound) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
-    return float(value)
-
-
-def _time_bounds(time_range: tuple[TimeBound, TimeBound] | None) -> tuple[float | None, float | None]:
-    if time_range is None:
-        return None, None
-    low, high = (_epoch(v) for v in time_range)
-    if low is not None and high is not None and low > high:
-        raise ValueError(f"time range starts after it ends: {time_range}")
-    return low, high
-
-
-def _query_filter(camera_ids: Sequence[str] | None, low: float | None, high: float | None) -> qm.Filter | None:
-    """Tracklets of these cameras that overlap [low, high] (each bound optional)."""
-    must: list[qm.Condition] = []
-    if camera_ids is not None:
-        must.append(qm.FieldCondition(key="camera_id", match=qm.MatchAny(any=list(camera_ids))))
-    if high is not None:
-        must.append(qm.FieldCondition(key="start_epoch", range=qm.Range(lte=high)))
-    if low is not None:
-        must.append(qm.FieldCondition(key="end_epoch", range=qm.Range(gte=low)))
-    return qm.Filter(must=must) if must else None
-
-
 _readers: dict[tuple[Path, str], VersionReader] = {}
 _readers_lock = threading.Lock()
 
@@ -472,7 +442,7 @@ def search_vectors(
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
     query = _check_query_vector(config, vector_name, vector)
-    low, high = _time_bounds(time_range)
+    low, high = time_bounds(time_range)
     if camera_ids is not None and not list(camera_ids):
         return []
     if config.url:
@@ -483,7 +453,7 @@ def search_vectors(
                 query=query.tolist(),
                 using=vector_name,
                 limit=limit,
-                query_filter=_query_filter(camera_ids, low, high),
+                query_filter=query_filter(camera_ids, low, high),
                 with_payload=True,
             )
         return [SearchHit(str(p.id), float(p.score), p.payload or {}) for p in response.points]
@@ -509,7 +479,7 @@ def scroll_all(
     time_range: tuple[TimeBound, TimeBound] | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
     """Every point's (id, payload), optionally only some cameras / a time range: for attribute scoring."""
-    low, high = _time_bounds(time_range)
+    low, high = time_bounds(time_range)
     if camera_ids is not None and not list(camera_ids):
         return []
     if config.url:
@@ -520,7 +490,7 @@ def scroll_all(
             while True:
                 records, offset = client.scroll(
                     config.collection,
-                    scroll_filter=_query_filter(camera_ids, low, high),
+                    scroll_filter=query_filter(camera_ids, low, high),
                     limit=SCROLL_PAGE,
                     offset=offset,
                     with_payload=True,
@@ -530,23 +500,6 @@ def scroll_all(
                 if offset is None:
                     return out
     return _reader(config).scroll(make_filter(camera_ids, low, high))
-
-
-def _filter_bounds(attribute_filters: Mapping[str, bool] | None) -> tuple[dict[str, float], dict[str, float]]:
-    """Dashboard filters as payload ranges on `p_<name>` (the most probable of the filter's attributes):
-    wanted -> p >= threshold, unwanted -> p <= 1 - threshold; the same test as attribute_scoring.filter_mask."""
-    from tasks.attribute_scoring import FILTER_MIN_PROBABILITY
-
-    at_least: dict[str, float] = {}
-    at_most: dict[str, float] = {}
-    for name, wanted in (attribute_filters or {}).items():
-        if name not in ATTRIBUTE_FILTERS:
-            raise KeyError(f"unknown attribute filter '{name}' (choose from {', '.join(ATTRIBUTE_FILTERS)})")
-        if wanted:
-            at_least[f"p_{name}"] = FILTER_MIN_PROBABILITY
-        else:
-            at_most[f"p_{name}"] = 1.0 - FILTER_MIN_PROBABILITY
-    return at_least, at_most
 
 
 def payload_columns(
@@ -564,7 +517,7 @@ def payload_columns(
     (the colour rules score those). `attribute_filters` are applied by the engine there; elsewhere
     the caller applies them (`search.text.filter_mask`).
     """
-    low, high = _time_bounds(time_range)
+    low, high = time_bounds(time_range)
     if camera_ids is not None and not list(camera_ids):
         return PayloadColumns([], [], np.zeros((0, len(ATTRIBUTE_VOCABULARY)), np.float32), np.zeros(0, bool))
     if config.url:
@@ -573,7 +526,7 @@ def payload_columns(
         matrix, present = _attribute_matrix(payloads, pop=True)
         return PayloadColumns([pid for pid, _payload in rows], payloads, matrix, present)
     reader = _reader(config)
-    at_least, at_most = _filter_bounds(attribute_filters)
+    at_least, at_most = filter_bounds(attribute_filters)
     if attribute_query is None:
         return reader.scroll_columns(make_filter(camera_ids, low, high, at_least=at_least, at_most=at_most))
     where = make_filter(camera_ids, low, high, at_least=at_least, at_most=at_most)

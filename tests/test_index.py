@@ -26,7 +26,6 @@ from storage.index import (
     IndexLockedError,
     IndexSchemaError,
     IndexUnavailableError,
-    _query_filter,
     clear_reader_cache,
     count_points,
     delete_camera_points,
@@ -37,6 +36,7 @@ from storage.index import (
     search_vectors,
     upload_tracklets,
 )
+from storage.index_filters import query_filter
 from storage.schemas import ATTRIBUTE_VOCABULARY, IDENTITIES_SCHEMA, TRACKLETS_SCHEMA
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
@@ -255,7 +255,7 @@ def test_engine_search_ranks_like_qdrant_client_on_the_live_folder(tmp_path):
         with open_client(config) as client:  # live/, unchanged: nothing is published again
             theirs = client.query_points(
                 config.collection, query=query.tolist(), using="reid", limit=7,
-                query_filter=_query_filter(cameras, low, high),
+                query_filter=query_filter(cameras, low, high),
             ).points
         assert [h.point_id for h in ours] == [str(p.id) for p in theirs]
         assert [h.score for h in ours] == pytest.approx([p.score for p in theirs], abs=1e-5)

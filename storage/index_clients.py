@@ -275,7 +275,8 @@ def _version_payloads(
     """Every point of the live collection (or those of the `only` ids that exist): ids, (n, dim) vectors
     (NaN rows where absent), payloads."""
     dims = config.vector_dims()
-    if client.collection_exists(config.collection):
+    exists = client.collection_exists(config.collection)  # once: the caller holds live/'s lock
+    if exists:
         params = client.get_collection(config.collection).config.params.vectors
         if isinstance(params, dict):
             dims = {name: p.size for name, p in params.items()}
@@ -292,18 +293,19 @@ def _version_payloads(
             ids.append(str(record.id))
             payloads.append(record.payload or {})
 
-    if only is not None:
-        for start in range(0, len(only) if client.collection_exists(config.collection) else 0, SCROLL_PAGE):
+    if exists and only is not None:
+        for start in range(0, len(only), SCROLL_PAGE):
             add(client.retrieve(config.collection, only[start : start + SCROLL_PAGE], with_payload=True,
                                 with_vectors=True))  # fmt: skip
-    offset: Any = None
-    while only is None and client.collection_exists(config.collection):
-        records, offset = client.scroll(
-            config.collection, limit=SCROLL_PAGE, offset=offset, with_payload=True, with_vectors=True
-        )
-        add(records)
-        if offset is None:
-            break
+    elif exists:
+        offset: Any = None
+        while True:
+            records, offset = client.scroll(
+                config.collection, limit=SCROLL_PAGE, offset=offset, with_payload=True, with_vectors=True
+            )
+            add(records)
+            if offset is None:
+                break
     vectors = {
         name: np.stack(block) if block else np.zeros((0, dims[name]), np.float32) for name, block in rows.items()
     }

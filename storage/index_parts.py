@@ -18,7 +18,6 @@ publish to make is `plan_publish`'s decision (deltas are merged, and a full vers
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,8 +168,3 @@ def plan_publish(parts: Sequence[Part] | None, changed: set[str], policy: DeltaP
     if in_deltas > policy.max_share * base.count:
         return PublishPlan("full", reason=f"{in_deltas} points in deltas > {policy.max_share:g} x base {base.count}")
     return plan
-
-
-def fsync_file(path: Path) -> None:
-    with open(path, "rb") as handle:
-        os.fsync(handle.fileno())

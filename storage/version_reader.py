@@ -82,9 +82,8 @@ class VersionReader:
         hidden = [HasIdCondition(set(h)) if h else None for h in hidden_ids]
         self._shards = [(self.readers[p.folder], h) for p, h in zip(self.parts, hidden, strict=True) if p.folder]
         self._hidden = [h for p, h in zip(self.parts, hidden_ids, strict=True) if p.folder]  # for query results
-        groups = {r.groups is None for r, _ in self._shards}
-        self.groups = self._shards[0][0].groups if len(groups) == 1 else None
-        self._count = sum(r.count(_without(None, h)) if h is not None else r.count() for r, h in self._shards)
+        self.groups = self._shards[0][0].groups  # the base's layout: deltas are only written on a base with terms
+        self._count = sum(r.count(_without(None, h)) for r, h in self._shards)
         self.without_attributes = sum(
             r.count(_without(make_filter(without_vector=ATTRIBUTE_VECTOR), h)) if h is not None
             else r.without_attributes for r, h in self._shards

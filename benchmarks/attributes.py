@@ -75,9 +75,10 @@ sys.path.insert(0, str(REPO))
 
 from smarttrace.assets import cache_dir, data_dir, manifest_path  # noqa: E402
 from tasks import attribute_metrics as metrics  # noqa: E402
+from tasks.attribute_inputs import read_image  # noqa: E402
 from tasks.attribute_model import DEFAULT_ATTRIBUTE_WEIGHTS, AttributeModel  # noqa: E402
 from tasks.peta import CROSS_DOMAIN_SUBSETS, PetaRecord, load_peta, read_split  # noqa: E402
-from tasks.train_attributes import TrainConfig, evaluate, read_image, select_images, train_attributes  # noqa: E402
+from tasks.train_attributes import TrainConfig, evaluate, select_images, train_attributes  # noqa: E402
 
 log = logging.getLogger("bench.attributes")
 THROUGHPUT_CROPS = 256  # crops timed per model and round, in batches of 64 like the embed stage
@@ -148,7 +149,7 @@ def throughput(model: AttributeModel, crops: list[np.ndarray]) -> dict[str, floa
     head_seconds = [float("inf")]
 
     def shared_pass(batch: list[np.ndarray]) -> None:
-        head_seconds.append(reid.embed_sharing_trunk(batch, model.logits_from_trunk)[2])
+        head_seconds.append(reid.embed_sharing_trunk(batch, model.logits_from_trunk, model.shared_variant)[2])
 
     runners = {"attr": model.logits, "reid": reid, **({"shared": shared_pass} if shared else {})}
     for run in runners.values():

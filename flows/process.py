@@ -99,7 +99,7 @@ def track_camera_task(camera: CameraConfig, config: SmartTraceConfig, from_stage
 _attribute_warned: set[str] = set()
 
 
-def _attribute_model(name: str, batch_size: int) -> Any:
+def _attribute_model(name: str, batch_size: int, backend: str = "auto") -> Any:
     """The attribute model named by `embed.attribute_weights`, resolved like the other models.
 
     None when attributes are off ("") or the trained file is absent: the tracklets then carry no
@@ -111,7 +111,7 @@ def _attribute_model(name: str, batch_size: int) -> Any:
     from tasks.attribute_model import AttributeModel
 
     try:
-        return AttributeModel.load(name, batch_size=batch_size)
+        return AttributeModel.load(name, batch_size=batch_size, backend=backend)
     except AssetError as exc:  # raised by the registry when no trained file is found
         if name not in _attribute_warned:
             _attribute_warned.add(name)
@@ -132,7 +132,8 @@ def embed_tracklets_task(
     layout = RunLayout(config.storage.run_dir)
     path = layout.tracklets(camera.id)
     models = [resolve(name) for name in config.embed.reid_weights]
-    attributes = _attribute_model(config.embed.attribute_weights, config.embed.attribute_batch)
+    embed = config.embed
+    attributes = _attribute_model(embed.attribute_weights, embed.attribute_batch, embed.reid_backend)
     if attributes is not None:  # its sha256 enters the key: retraining the model redoes this stage
         models.append(Path(attributes.weights_path))
     key = stage_key("embed", [Path(tracks_path), *models], _section(config, "embed"))

@@ -31,6 +31,7 @@ def _cmd_train_attributes(args: argparse.Namespace) -> int:
         trunk_pool=args.trunk_pool,
         max_images_per_person=args.max_images_per_person,
         finetune_top=not args.frozen_backbone,
+        shared=args.shared,
         loss_weights=args.loss_weights,
         region_head=not args.global_head,
     )
@@ -52,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     attributes.add_argument("--out", help="weights file to write (default: the cache, found by name)")
     attributes.add_argument("--subsets", nargs="+", help="PETA subsets to train on "
                             "(default 3DPeS MIT TownCentre i-LID; VIPeR, PRID, GRID are refused)")
-    attributes.add_argument("--epochs", type=int, default=8)
+    attributes.add_argument("--epochs", type=int, default=12)
     attributes.add_argument("--max-steps", type=int, help="stop after this many optimiser steps")
     attributes.add_argument("--seed", type=int, default=0, help="split and training seed")
     attributes.add_argument("--height", type=int, default=256, help="input height, pixels (256 x 128: the "
@@ -63,6 +64,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                             "format-1 model, its own trunk pass)")
     attributes.add_argument("--max-images-per-person", type=int, default=8,
                             help="evenly spaced images per person (TownCentre has ~31 frames each); 0 = all")
+    attributes.add_argument("--shared", choices=("stem", "trunk", "none"), default="stem",
+                            help="layers kept as the ReID model's, read from its pass in the embed stage: stem = "
+                            "conv1-conv2 (default), trunk = conv1-conv3 (cheaper, less accurate), none = train every "
+                            "layer (the model's own pass)")
     attributes.add_argument("--frozen-backbone", action="store_true", help="ablation: train the head only")
     attributes.add_argument("--loss-weights", choices=("deepmar", "balanced", "none"), default="deepmar",
                             help="class-imbalance weighting of the BCE (none = plain BCE)")

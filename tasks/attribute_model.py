@@ -1,9 +1,13 @@
 """Pedestrian attribute model: OSNet x0.25 (MSMT17 ReID weights) with a region-aware multi-label head.
 
 Why this shape:
-- The trunk (conv1-conv3) is the MSMT17 ReID network, frozen: it is the expensive part on a CPU
-  (~85% of the forward pass), so training caches its output once and only the top (conv4, conv5,
-  fc) and the head learn; that is what makes training take minutes on 2 cores.
+- Default (since 2026-12-05 late): every layer fine-tuned from the MSMT17 ReID weights on augmented
+  PETA images (`tasks/train_attributes.py`): PETA test mA 0.667 vs 0.641 for a frozen trunk. Such a
+  model runs its own pass in the embed stage, on OpenVINO (`backend`, same logits as PyTorch, FP32):
+  about one ReID pass per crop.
+- Frozen-trunk models: the trunk (conv1-conv3) is the MSMT17 ReID network, frozen: it is the expensive
+  part on a CPU (~85% of the forward pass), so training caches its output once and only the top
+  (conv4, conv5, fc) and the head learn.
 - Shared trunk (format 2): the model reads the ReID embedder's own 256x128 conv3 maps, as they are
   (16x8, `trunk_pool` 1, the default since 2026-12-05: PETA test mA 0.641 vs 0.628) or average pooled
   2x2 to the 8x4 grid a 128x64 input gives (`trunk_pool` 2: a 4x cheaper top). So in the pipeline the trunk runs
@@ -28,6 +32,7 @@ PRID or GRID (the cross-camera ReID test sets), see `tasks/peta.py`.
 
 from __future__ import annotations
 
+import copy
 import logging
 import warnings
 from collections.abc import Sequence
@@ -39,11 +44,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from smarttrace.assets import resolve, sha256_of, verify_against_manifest
+from smarttrace.assets import cache_dir, resolve, sha256_of, verify_against_manifest
 from smarttrace.errors import AssetError
 from tasks.attribute_vocab import ATTRIBUTE_NAMES
 from tasks.embed_reid import INPUT_HW as REID_INPUT_HW
-from tasks.embed_reid import ReidEmbedder, osnet_trunk, quiet_stdout
+from tasks.embed_reid import SHARED_DEPTH, ReidEmbedder, osnet_trunk, quiet_stdout, resolve_backend
 
 log = logging.getLogger("smarttrace.attributes")
 
@@ -54,7 +59,8 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 STRIPES = 4  # horizontal bands of the feature map: head, upper torso, hips/thighs, legs/feet
 TOP_CHANNELS = 128  # conv5 channels of OSNet x0.25
 FC_DIM = 512  # OSNet's pretrained embedding layer
-FORMAT_VERSION = 2  # 2: trunk_pool (shared-trunk models); 1: 128x64 input, no pool
+FORMAT_VERSION = 3  # 3: `shared` layers; 2: trunk_pool (shared-trunk models); 1: 128x64 input, no pool
+SHARED_CHOICES = ("trunk", "stem", "none")  # see AttributeNet; absent from a checkpoint (formats 1-2): "trunk"
 
 # Which bands (0 = top of the image) an attribute may read, by its PETA name prefix; the global
 # feature is always read. Prefixes not listed (personal, carrying, accessory) read every band.
@@ -86,12 +92,25 @@ def _osnet() -> nn.Module:
 
 
 class AttributeNet(nn.Module):
-    """Frozen OSNet trunk -> trainable top (conv4, conv5, fc) -> region-pooled linear head (logits)."""
+    """OSNet trunk (its first `shared` modules frozen as the ReID model's) -> top (conv4, conv5, fc) -> region-pooled
+    linear head (logits).
+
+    `shared`: which layers are the ReID pass's own, so the pipeline can read their maps instead of recomputing
+    them: "trunk" (conv1-conv3), "stem" (conv1-conv2; conv3 is trained) or "none" (every layer trained, own pass).
+    `encode` runs the shared layers (what training caches), `head` the rest.
+    """
 
     def __init__(
-        self, n_attributes: int, mask: torch.Tensor | None = None, dropout: float = 0.2, trunk_pool: int = 1
-    ) -> None:
+        self, n_attributes: int, mask: torch.Tensor | None = None, dropout: float = 0.2, trunk_pool: int = 1,
+        shared: str = "trunk",
+    ) -> None:  # fmt: skip
         super().__init__()
+        if shared not in SHARED_CHOICES:
+            raise ValueError(f"shared layers {shared!r}: expected one of {', '.join(SHARED_CHOICES)}")
+        if trunk_pool != 1 and shared != "trunk":
+            raise ValueError("trunk_pool pools the conv3 maps: it needs shared='trunk'")
+        self.shared = shared
+        self.depth = SHARED_DEPTH.get(shared, 0)  # modules of `trunk` computed by `encode`
         self.trunk_pool = int(trunk_pool)  # k x k average pool of the trunk maps before the top
         osnet = _osnet()
         self.trunk = osnet_trunk(osnet)
@@ -127,20 +146,32 @@ class AttributeNet(nn.Module):
         return torch.cat([embedding, bands.transpose(1, 2).flatten(1)], 1)
 
     def pool(self, trunk_maps: torch.Tensor) -> torch.Tensor:
-        """The trunk maps the top reads: pooled `trunk_pool` x `trunk_pool` (the frozen part, cached in training)."""
+        """The shared maps the rest reads: pooled `trunk_pool` x `trunk_pool` (the frozen part, cached in training)."""
         return F.avg_pool2d(trunk_maps, self.trunk_pool) if self.trunk_pool > 1 else trunk_maps
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        """Frozen part: images -> pooled trunk maps (what training caches once per image)."""
-        return self.pool(self.trunk(images))
+        """Shared part: images -> (pooled) maps of the shared layers; the images themselves when nothing is shared."""
+        return self.pool(self.trunk[: self.depth](images)) if self.depth else images
 
-    def head(self, trunk_maps: torch.Tensor) -> torch.Tensor:
-        """Logits from pooled trunk maps (`encode`'s output; what training runs on, from its cache)."""
-        return F.linear(self.dropout(self.features(trunk_maps)), self.classifier.weight * self.mask,
+    def head(self, shared_maps: torch.Tensor) -> torch.Tensor:
+        """Logits from `encode`'s output (what training runs on, from its cache when something is shared)."""
+        maps = self.trunk[self.depth :](shared_maps)
+        return F.linear(self.dropout(self.features(maps)), self.classifier.weight * self.mask,
                         self.classifier.bias)  # fmt: skip
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.encode(images))
+
+
+class _Head(nn.Module):
+    """The layers after the shared ones (pool, rest of the trunk, top, head) as one module, for the converter."""
+
+    def __init__(self, net: AttributeNet) -> None:
+        super().__init__()
+        self.net = net.eval()
+
+    def forward(self, shared_maps: torch.Tensor) -> torch.Tensor:
+        return self.net.head(self.net.pool(shared_maps))
 
 
 def preprocess(crops: Sequence[np.ndarray], input_hw: tuple[int, int]) -> torch.Tensor:
@@ -157,7 +188,7 @@ class AttributeModel:
 
     def __init__(
         self, net: AttributeNet, names: Sequence[str], input_hw: tuple[int, int],
-        weights_path: Path | None = None, sha256: str = "", batch_size: int = 64,
+        weights_path: Path | None = None, sha256: str = "", batch_size: int = 64, backend: str = "torch",
     ) -> None:  # fmt: skip
         self.net = net.eval()
         self.names: tuple[str, ...] = tuple(names)
@@ -165,10 +196,28 @@ class AttributeModel:
         self.weights_path = weights_path
         self.sha256 = sha256
         self.batch_size = batch_size
+        # The model's own pass (when it does not share the ReID trunk) on OpenVINO: OSNet's depthwise
+        # convolutions run several times faster there than in PyTorch on a CPU (tasks/reid_openvino.py).
+        self.backend = resolve_backend(backend, torch.device("cpu")) if sha256 else "torch"
+        self._openvino = self._openvino_head = None
+        if self.backend == "openvino":
+            from tasks.reid_openvino import OpenVinoModule
+
+            stem = f"{Path(weights_path).stem}-{sha256[:12]}-v{FORMAT_VERSION}"
+            folder = cache_dir() / "exports"
+            self._openvino = OpenVinoModule(lambda: copy.deepcopy(self.net).eval(), folder / f"{stem}_openvino_attr",
+                                            (3, *self.input_hw))  # fmt: skip
+            if self.net.depth:  # the layers after the shared ones, for `logits_from_trunk`
+                self._openvino_head = OpenVinoModule(lambda: _Head(copy.deepcopy(self.net)),
+                                                     folder / f"{stem}_openvino_attr_head", self._shared_shape())
 
     @classmethod
-    def load(cls, path_or_name: str | Path = DEFAULT_ATTRIBUTE_WEIGHTS, batch_size: int = 64) -> AttributeModel:
+    def load(
+        cls, path_or_name: str | Path = DEFAULT_ATTRIBUTE_WEIGHTS, batch_size: int = 64, backend: str = "auto"
+    ) -> AttributeModel:
         """Resolve (explicit path, then SMARTTRACE_MODEL_DIR, then the cache), check the manifest's sha256, load.
+
+        `backend` runs the model's own pass: "auto" = OpenVINO when installed (same logits, FP32), else PyTorch.
 
         Raises AssetError when the file is absent, telling the user how to train it; the pipeline
         catches that and falls back to its colour rules.
@@ -181,12 +230,13 @@ class AttributeModel:
         try:
             checkpoint = torch.load(weights, map_location="cpu", weights_only=True)
             names = tuple(checkpoint["names"])
-            net = AttributeNet(len(names), trunk_pool=int(checkpoint.get("trunk_pool", 1)))
+            net = AttributeNet(len(names), trunk_pool=int(checkpoint.get("trunk_pool", 1)),
+                               shared=str(checkpoint.get("shared", "trunk")))  # fmt: skip
             net.load_state_dict(checkpoint["state_dict"])
             input_hw = tuple(checkpoint["input_hw"])
         except (OSError, RuntimeError, KeyError, TypeError, ValueError) as exc:
             raise AssetError(f"attribute model {weights} could not be loaded: {exc}") from exc
-        return cls(net, names, input_hw, weights, sha256_of(weights), batch_size)
+        return cls(net, names, input_hw, weights, sha256_of(weights), batch_size, backend)
 
     def checkpoint(self) -> dict:
         """What `load` reads back (tensors, strings and numbers only: loads with weights_only=True)."""
@@ -197,6 +247,7 @@ class AttributeModel:
             "input_hw": list(self.input_hw),
             "stripes": STRIPES,
             "trunk_pool": self.net.trunk_pool,
+            "shared": self.net.shared,
             "state_dict": self.net.state_dict(),
         }
 
@@ -205,23 +256,38 @@ class AttributeModel:
         """Raw (weighted-loss) logits, (n, len(names)) float32."""
         out = [np.zeros((0, len(self.names)), np.float32)]
         for start in range(0, len(crops), self.batch_size):
-            out.append(self.net(preprocess(crops[start : start + self.batch_size], self.input_hw)).numpy())
+            batch = preprocess(crops[start : start + self.batch_size], self.input_hw)
+            out.append(self._openvino.run(batch.numpy())[0] if self._openvino else self.net(batch).numpy())
         return np.concatenate(out).astype(np.float32)
 
+    @property
+    def shared_variant(self) -> str | None:
+        """The ReID pass's output this model reads ("trunk": conv1-conv3 maps, "stem": conv1-conv2), or None."""
+        return self.net.shared if self.net.depth else None
+
+    def _shared_shape(self) -> tuple[int, ...]:
+        """(C, h, w) of the shared layers' maps on this model's input."""
+        with torch.inference_mode():
+            return tuple(self.net.eval().trunk[: self.net.depth](torch.zeros(1, 3, *self.input_hw)).shape[1:])
+
     def shares_trunk_with(self, reid: ReidEmbedder) -> bool:
-        """True when `reid`'s conv1-conv3 on its own input IS this model's trunk: same architecture, input
-        size, weights and BatchNorm statistics (so not inside a camera-BN block). Then the pipeline runs the
-        trunk once for both (`ReidEmbedder.embed_sharing_trunk` + `logits_from_trunk`) with the same result."""
-        if reid.model_name != ARCHITECTURE or tuple(self.input_hw) != tuple(REID_INPUT_HW):
+        """True when `reid`'s layers that this model shares (`shared_variant`) on its own input ARE this model's:
+        same architecture, input size, weights and BatchNorm statistics (so not inside a camera-BN block). Then
+        the pipeline runs them once for both (`ReidEmbedder.embed_sharing_trunk(..., shared_variant)` +
+        `logits_from_trunk`) with the same result."""
+        variant = self.shared_variant
+        if variant is None or reid.model_name != ARCHITECTURE or tuple(self.input_hw) != tuple(REID_INPUT_HW):
             return False
-        mine = self.net.trunk.state_dict()
-        theirs = reid.trunk_state_dict()
+        mine = self.net.trunk[: self.net.depth].state_dict()
+        theirs = reid.trunk_state_dict(variant)
         return mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
 
     @torch.inference_mode()
-    def logits_from_trunk(self, trunk_maps: torch.Tensor) -> np.ndarray:
-        """Logits from unpooled trunk maps of this model's input (the ReID pass's conv3 output)."""
-        return self.net.eval().head(self.net.pool(trunk_maps)).numpy().astype(np.float32)
+    def logits_from_trunk(self, shared_maps: torch.Tensor) -> np.ndarray:
+        """Logits from the unpooled maps of the shared layers on this model's input (the ReID pass's output)."""
+        if self._openvino_head is not None:
+            return self._openvino_head.run(shared_maps.numpy())[0].astype(np.float32)
+        return self.net.eval().head(self.net.pool(shared_maps)).numpy().astype(np.float32)
 
     def __call__(self, crops: Sequence[np.ndarray], calibrated: bool = False) -> np.ndarray:
         """Probabilities per crop and attribute; empty input gives (0, len(names)).

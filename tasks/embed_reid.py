@@ -60,6 +60,11 @@ def osnet_trunk(osnet: torch.nn.Module) -> torch.nn.Sequential:
     return torch.nn.Sequential(osnet.conv1, osnet.maxpool, osnet.conv2, osnet.conv3)
 
 
+# Shared layers a second model may read from the ReID pass: variant name -> how many modules of
+# `osnet_trunk` it covers ("stem": conv1-conv2, 64 x 32 x 16 maps at 256x128; "trunk": conv1-conv3, 96 x 16 x 8).
+SHARED_DEPTH = {"stem": 3, "trunk": 4}
+
+
 def osnet_embedding(osnet: torch.nn.Module, conv5_maps: torch.Tensor) -> torch.Tensor:
     """OSNet's embedding from its conv5 maps (global average pool, then its fc), in any mode: in training mode
     forward() would return classifier logits instead."""
@@ -69,14 +74,18 @@ def osnet_embedding(osnet: torch.nn.Module, conv5_maps: torch.Tensor) -> torch.T
 
 def osnet_outputs(osnet: torch.nn.Module, batch: torch.Tensor, variant: str) -> list[torch.Tensor]:
     """What the embedder reads from one OSNet pass: the embedding (`plain`); plus the conv1-conv3 maps
-    (`trunk`, for a shared-trunk attribute head) or the conv5 maps averaged over their width, one value per
-    channel and row (`camera_bn`: the rows body-part stripes are cut from). The same function runs in PyTorch
-    and is what `tasks.reid_openvino` converts, so both backends compute one graph."""
-    trunk = osnet_trunk(osnet)(batch)
+    (`trunk`) or conv1-conv2 maps (`stem`) for an attribute model that reads them, or the conv5 maps averaged
+    over their width, one value per channel and row (`camera_bn`: the rows body-part stripes are cut from).
+    The same function runs in PyTorch and is what `tasks.reid_openvino` converts, so both backends compute
+    one graph."""
+    stem = osnet.conv2(osnet.maxpool(osnet.conv1(batch)))
+    trunk = osnet.conv3(stem)
     maps = osnet.conv5(osnet.conv4(trunk))
     features = osnet_embedding(osnet, maps)
     if variant == "trunk":
         return [features, trunk]
+    if variant == "stem":
+        return [features, stem]
     if variant == "camera_bn":
         return [features, maps.mean(dim=3)]
     return [features]
@@ -219,7 +228,7 @@ class ReidEmbedder:
         return batch.contiguous(memory_format=torch.channels_last)
 
     def _run(self, index: int, variant: str, batch: torch.Tensor) -> list[torch.Tensor]:
-        """Model `index`'s outputs for `variant` ("plain", "camera_bn", "trunk") on the active backend."""
+        """Model `index`'s outputs for `variant` ("plain", "camera_bn", "trunk", "stem") on the active backend."""
         if self._openvino:
             return [torch.from_numpy(a) for a in self._openvino[index].run(variant, batch.numpy())]
         model = self.models[index]
@@ -295,28 +304,32 @@ class ReidEmbedder:
             raise ValueError(f"ReID model {self.model_name} is not an OSNet: it has no conv1-conv5 trunk to share")
         return osnet_trunk(m)
 
-    def trunk_state_dict(self) -> dict[str, torch.Tensor]:
-        """Weights and BatchNorm statistics of conv1-conv3, keyed as `nn.Sequential(conv1, maxpool, conv2, conv3)`."""
+    def trunk_state_dict(self, variant: str = "trunk") -> dict[str, torch.Tensor]:
+        """Weights and BatchNorm statistics of the layers `variant` shares (`SHARED_DEPTH`), keyed as the
+        first modules of `nn.Sequential(conv1, maxpool, conv2, conv3)`."""
         try:
-            return self._trunk().state_dict()
+            return self._trunk()[: SHARED_DEPTH[variant]].state_dict()
         except ValueError:
             return {}
 
     @torch.inference_mode()
     def embed_sharing_trunk(
-        self, crops: Sequence[np.ndarray], head: Callable[[torch.Tensor], np.ndarray]
+        self, crops: Sequence[np.ndarray], head: Callable[[torch.Tensor], np.ndarray], variant: str = "trunk"
     ) -> tuple[np.ndarray, np.ndarray, float]:
-        """ReID vectors plus `head(conv3 maps)` per crop from ONE pass through conv1-conv3.
+        """ReID vectors plus `head(maps)` per crop from ONE pass, the maps being those of the layers `variant`
+        names (`SHARED_DEPTH`: conv1-conv3 "trunk", conv1-conv2 "stem").
 
         Why: a second model that reads the same trunk (the attribute model, see
         `AttributeModel.shares_trunk_with`) then costs only its own top layers. The vectors are the
         same as `__call__`'s. Returns (vectors, head outputs concatenated, seconds spent in `head`).
         """
         self._trunk()  # raises for a model without an OSNet trunk
+        if variant not in SHARED_DEPTH:
+            raise ValueError(f"unknown shared layers {variant!r} (one of {', '.join(SHARED_DEPTH)})")
         vectors, heads, head_seconds = [], [], 0.0
         for start in range(0, len(crops), self.batch_size):
             batch = self._preprocess(crops[start : start + self.batch_size])
-            features, maps = self._run(0, "trunk", batch)
+            features, maps = self._run(0, variant, batch)
             t0 = time.perf_counter()
             heads.append(head(maps))
             head_seconds += time.perf_counter() - t0

@@ -168,7 +168,8 @@ def embed_camera(
     attribute_logits = None
     # One conv1-conv3 pass for both models when the attribute model reads the ReID trunk (it checks).
     if attributes is not None and crops and attributes.shares_trunk_with(reid):
-        reid_vectors, attribute_logits, head_s = reid.embed_sharing_trunk(crops, attributes.logits_from_trunk)
+        reid_vectors, attribute_logits, head_s = reid.embed_sharing_trunk(crops, attributes.logits_from_trunk,
+                                                                          attributes.shared_variant)  # fmt: skip
         run.seconds["attributes"] += head_s
         t0 += head_s
     else:

@@ -24,6 +24,7 @@ import shutil
 import tempfile
 import threading
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ from tasks.embed_reid import osnet_outputs
 log = logging.getLogger("smarttrace.reid")
 
 EXPORT_VERSION = 2  # bump when the converted graphs change: old cache folders are then ignored
-VARIANTS = ("plain", "camera_bn", "trunk")
+VARIANTS = ("plain", "camera_bn", "trunk", "stem")
 _EXPORT_LOCK = threading.Lock()
 _CORE_LOCK = threading.Lock()
 _CORE = None
@@ -113,23 +114,24 @@ def _export_folder(weights: Path, variant: str) -> Path:
     return cache_dir() / "exports" / name
 
 
-def _convert(osnet: torch.nn.Module, variant: str, input_hw: tuple[int, int]):  # noqa: ANN202 - openvino.Model
+def _reid_source(osnet: torch.nn.Module, variant: str) -> torch.nn.Module:
+    """The module one OSNet variant converts from (camera BN: BatchNorm as explicit batch statistics)."""
+    return _Outputs(with_batch_statistics(osnet) if variant == "camera_bn" else copy.deepcopy(osnet).eval(), variant)
+
+
+def _convert(module: torch.nn.Module, input_shape: tuple[int, ...]):  # noqa: ANN202 - openvino.Model
     import openvino
 
-    source = with_batch_statistics(osnet) if variant == "camera_bn" else copy.deepcopy(osnet).eval()
-    source = source.float().to(memory_format=torch.contiguous_format)
-    example = torch.randn(4, 3, *input_hw)
+    source = module.float().eval().to(memory_format=torch.contiguous_format)
+    example = torch.randn(4, *input_shape)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.jit tracing deprecation notes: library chatter, not the user's concern
-        return openvino.convert_model(_Outputs(source, variant), example_input=example,
-                                      input=[(-1, 3, *input_hw)])  # fmt: skip
+        return openvino.convert_model(source, example_input=example, input=[(-1, *input_shape)])
 
 
-def export_reid(osnet: torch.nn.Module, weights: Path, variant: str, input_hw: tuple[int, int]) -> Path:
-    """The cached OpenVINO IR of one OSNet variant, converting it once (temp folder, then rename)."""
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown OSNet variant {variant!r} (one of {', '.join(VARIANTS)})")
-    target = _export_folder(weights, variant)
+def export_ir(build: Callable[[], torch.nn.Module], target: Path, input_shape: tuple[int, ...]) -> Path:
+    """The cached OpenVINO IR in `target` of the module `build()` makes, for (n, *input_shape) inputs, converted
+    once (temp folder, then rename, so a reader never sees half an export)."""
     if (target / "model.xml").is_file():
         return target
     import openvino
@@ -140,8 +142,8 @@ def export_reid(osnet: torch.nn.Module, weights: Path, variant: str, input_hw: t
         target.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(dir=target.parent, prefix=".export-"))
         try:
-            log.info("converting %s (%s) to OpenVINO (once, cached in %s)", weights.name, variant, target)
-            openvino.save_model(_convert(osnet, variant, input_hw), str(work / "model.xml"), compress_to_fp16=False)
+            log.info("converting %s to OpenVINO (once, cached)", target.name)
+            openvino.save_model(_convert(build(), input_shape), str(work / "model.xml"), compress_to_fp16=False)
             shutil.rmtree(target, ignore_errors=True)
             os.replace(work, target)
         finally:
@@ -149,40 +151,65 @@ def export_reid(osnet: torch.nn.Module, weights: Path, variant: str, input_hw: t
     return target
 
 
-class OpenVinoOsnet:
-    """One OSNet's OpenVINO variants, compiled on first use; safe to call from several threads."""
+def export_reid(osnet: torch.nn.Module, weights: Path, variant: str, input_hw: tuple[int, int]) -> Path:
+    """The cached OpenVINO IR of one OSNet variant."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown OSNet variant {variant!r} (one of {', '.join(VARIANTS)})")
+    return export_ir(lambda: _reid_source(osnet, variant), _export_folder(weights, variant), (3, *input_hw))
 
-    def __init__(self, osnet: torch.nn.Module, weights: Path, input_hw: tuple[int, int]) -> None:
-        self.osnet = osnet
-        self.weights = weights
-        self.input_hw = input_hw
-        self._compiled: dict[str, object] = {}
+
+class OpenVinoModule:
+    """One exported module, compiled on first use (FP32); safe to call from several threads.
+
+    A cached export that does not load (torn, corrupt) is rebuilt once with a warning."""
+
+    def __init__(self, build: Callable[[], torch.nn.Module], folder: Path, input_shape: tuple[int, ...]) -> None:
+        self.build = build
+        self.folder = folder
+        self.input_shape = tuple(int(d) for d in input_shape)  # one input's shape, e.g. (3, 256, 128)
+        self._compiled = None
         self._lock = threading.Lock()
-        self._local = threading.local()  # one infer request per thread and variant
+        self._local = threading.local()  # one infer request per thread
 
-    def _compile(self, variant: str):  # noqa: ANN202 - openvino.CompiledModel
+    def _compile(self):  # noqa: ANN202 - openvino.CompiledModel
         with self._lock:
-            if variant not in self._compiled:
-                self._compiled[variant] = self._load(variant)
-            return self._compiled[variant]
+            if self._compiled is None:
+                self._compiled = self._load()
+            return self._compiled
 
-    def _load(self, variant: str):  # noqa: ANN202 - openvino.CompiledModel
+    def _load(self):  # noqa: ANN202 - openvino.CompiledModel
         settings = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
-        folder = export_reid(self.osnet, self.weights, variant, self.input_hw)
+        folder = export_ir(self.build, self.folder, self.input_shape)
         try:
             return _core().compile_model(str(folder / "model.xml"), "CPU", settings)
         except Exception as exc:  # a torn or corrupt cache entry: rebuild it once
-            log.warning("cached OpenVINO ReID export %s does not load (%s): converting again", folder, exc)
+            log.warning("cached OpenVINO export %s does not load (%s): converting again", folder, exc)
             shutil.rmtree(folder, ignore_errors=True)
-            folder = export_reid(self.osnet, self.weights, variant, self.input_hw)
+            folder = export_ir(self.build, self.folder, self.input_shape)
             return _core().compile_model(str(folder / "model.xml"), "CPU", settings)
+
+    def run(self, batch: np.ndarray) -> list[np.ndarray]:
+        """Outputs on an (n, *input_shape) float32 batch, as arrays the caller owns."""
+        compiled = self._compile()
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = compiled.create_infer_request()
+        request.infer({0: np.ascontiguousarray(batch, dtype=np.float32)})
+        return [request.get_output_tensor(i).data.copy() for i in range(len(compiled.outputs))]
+
+
+class OpenVinoOsnet:
+    """One OSNet's OpenVINO variants, each an `OpenVinoModule` compiled on first use."""
+
+    def __init__(self, osnet: torch.nn.Module, weights: Path, input_hw: tuple[int, int]) -> None:
+        self._modules = {
+            variant: OpenVinoModule(lambda v=variant: _reid_source(osnet, v), _export_folder(weights, variant),
+                                    (3, *input_hw))  # fmt: skip
+            for variant in VARIANTS
+        }
 
     def run(self, variant: str, batch: np.ndarray) -> list[np.ndarray]:
         """Outputs of `variant` on an (n, 3, H, W) float32 NCHW batch, as arrays the caller owns."""
-        compiled = self._compile(variant)
-        requests = self._local.__dict__.setdefault("requests", {})
-        request = requests.get(variant)
-        if request is None:
-            request = requests[variant] = compiled.create_infer_request()
-        request.infer({0: np.ascontiguousarray(batch, dtype=np.float32)})
-        return [request.get_output_tensor(i).data.copy() for i in range(len(compiled.outputs))]
+        if variant not in self._modules:
+            raise ValueError(f"unknown OSNet variant {variant!r} (one of {', '.join(VARIANTS)})")
+        return self._modules[variant].run(batch)

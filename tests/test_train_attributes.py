@@ -18,6 +18,7 @@ from smarttrace.cli import main
 from smarttrace.errors import AssetError
 from tasks.attribute_model import DEFAULT_ATTRIBUTE_WEIGHTS, AttributeModel
 from tasks.attribute_vocab import ATTRIBUTE_NAMES
+from tasks.embed_reid import ReidEmbedder
 
 SHARED = Path(os.environ.get("SMARTTRACE_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 DATA = SHARED / "data"
@@ -66,9 +67,42 @@ def test_train_a_few_steps_then_load_by_name_and_predict(small_peta, tmp_path, m
     assert model([]).shape == (0, len(ATTRIBUTE_NAMES))
     assert model(crops, calibrated=True).shape == probabilities.shape
 
+    # Default: conv1-conv2 stay the ReID model's and conv3 onwards were trained, so the embed stage reads the ReID
+    # pass's conv1-conv2 maps; the rest runs on OpenVINO when installed, with the logits PyTorch gives.
+    assert manifest["settings"]["shared"] == "stem" and model.shared_variant == "stem"
+    reid = ReidEmbedder(batch_size=16)
+    assert model.shares_trunk_with(reid)
+    on_torch = AttributeModel.load(DEFAULT_ATTRIBUTE_WEIGHTS, backend="torch")
+    assert (model.backend, on_torch.backend) == ("openvino", "torch")
+    alone = on_torch.logits(crops)
+    np.testing.assert_allclose(model.logits(crops), alone, atol=1e-4)
+    _, shared, _ = reid.embed_sharing_trunk(crops, model.logits_from_trunk, model.shared_variant)
+    np.testing.assert_allclose(shared, alone, atol=1e-4)  # the shared pass gives the model's own logits
+    assert not np.allclose(alone, on_torch.probabilities(alone, calibrated=True))  # logits really vary
+
     weights.write_bytes(weights.read_bytes()[:-10] + b"0123456789")  # tampered: no longer its manifest's file
     with pytest.raises(AssetError, match="corrupt or a different file.*manifest"):
         AttributeModel.load(DEFAULT_ATTRIBUTE_WEIGHTS)
+
+
+@pytest.mark.parametrize("shared", ["trunk", "none"])
+def test_other_shared_layers(shared, small_peta, tmp_path, monkeypatch):
+    monkeypatch.setenv("SMARTTRACE_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / f"{shared}.pt"
+    code = main(["train", "attributes", "--peta", str(small_peta), "--subsets", "i-LID", "--max-steps", "2",
+                 "--epochs", "1", "--max-images-per-person", "1", "--shared", shared, "--out", str(out)])
+    assert code == 0
+    model = AttributeModel.load(out)
+    reid = ReidEmbedder(batch_size=16)
+    crops = [np.random.default_rng(1).integers(0, 255, (150, 60, 3), dtype=np.uint8) for _ in range(3)]
+    alone = AttributeModel.load(out, backend="torch").logits(crops)
+    np.testing.assert_allclose(model.logits(crops), alone, atol=1e-4)  # OpenVINO own pass == PyTorch
+    if shared == "trunk":  # conv1-conv3 untouched: one pass serves both
+        assert model.shares_trunk_with(reid) and model.shared_variant == "trunk"
+        np.testing.assert_allclose(reid.embed_sharing_trunk(crops, model.logits_from_trunk, "trunk")[1], alone,
+                                   atol=1e-4)  # fmt: skip
+    else:  # every layer trained: nothing to share, the model runs its own pass
+        assert not model.shares_trunk_with(reid) and model.shared_variant is None
 
 
 def test_missing_model_tells_the_user_to_train_it(tmp_path, monkeypatch):

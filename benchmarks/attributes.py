@@ -41,7 +41,9 @@ test = 771 images of 285 people; PETA35 mA / instance F1 on test, all at thresho
 | fine-tuned conv4/conv5/fc, DeepMAR, region head (default) | 0.606 | 0.652 | 0.026 |
 | fine-tuned, balanced weights | 0.663 | 0.538 | 0.171 (0.012 calibrated) |
 | shared trunk: 256x128, ReID conv3 maps pooled 2x2, fine-tuned top | 0.636 | 0.662 | 0.029 |
-| shared trunk, conv3 maps unpooled (16x8; default since 2026-12-05) | 0.641 | 0.683 | 0.026 |
+| shared trunk, conv3 maps unpooled (16x8) | 0.641 | 0.683 | 0.026 |
+| every layer fine-tuned on mirrored + shifted images, 12 epochs (own pass) | 0.659 | 0.697 | 0.020 |
+| conv1-conv2 shared, conv3 onwards fine-tuned, 12 epochs (default since 2026-12-05) | 0.661 | 0.690 | 0.022 |
 
 Shared-trunk default (2026-12-03): cross-domain mA VIPeR 0.557, PRID 0.530, GRID 0.527; attribute head
 3,115 crops/s on the ReID pass's maps, cost ratio 0.031 (own full pass at 256x128: 1.12); text_map 0.371
@@ -50,6 +52,12 @@ vs 0.159 (2.34x), P@10 0.377.
 Unpooled default (2026-12-05, retrained): validation mA 0.651 (pooled 0.636); cross-domain mA VIPeR 0.559,
 PRID 0.543, GRID 0.529; head 2,177 crops/s on the ReID pass's maps, cost ratio 0.23 (0.8% of the demo's embed
 stage); text_map 0.420 vs 0.159 (2.64x), P@10 0.415; at validation-chosen thresholds mA 0.703, F1 0.608.
+
+Shared-stem default (2026-12-05, late): validation mA 0.667 (every layer trained: 0.669; conv3 frozen: 0.651);
+cross-domain mA VIPeR 0.571, PRID 0.554, GRID 0.544; its layers after the shared stem 1,266 crops/s on
+OpenVINO, cost ratio 0.37 (own pass 1.30); 5.8% of the demo's embed stage (0.30 s of 5.2 s; every layer
+trained, own pass: 14-19%); text_map 0.451 vs 0.159 (2.84x), P@10 0.437; at validation-chosen thresholds mA
+0.713, F1 0.599.
 
 Default model: cross-domain (300 images each) mA VIPeR 0.529, PRID 0.524, GRID 0.516; 101
 attribute vs 22 ReID crops/s (cost ratio 0.22); text_map 0.356 vs 0.159 for the colour rules.

@@ -1,20 +1,19 @@
 """Pedestrian attribute model: OSNet x0.25 (MSMT17 ReID weights) with a region-aware multi-label head.
 
 Why this shape:
-- Default (since 2026-12-05 late): every layer fine-tuned from the MSMT17 ReID weights on augmented
-  PETA images (`tasks/train_attributes.py`): PETA test mA 0.667 vs 0.641 for a frozen trunk. Such a
-  model runs its own pass in the embed stage, on OpenVINO (`backend`, same logits as PyTorch, FP32):
-  about one ReID pass per crop.
-- Frozen-trunk models: the trunk (conv1-conv3) is the MSMT17 ReID network, frozen: it is the expensive
-  part on a CPU (~85% of the forward pass), so training caches its output once and only the top
-  (conv4, conv5, fc) and the head learn.
-- Shared trunk (format 2): the model reads the ReID embedder's own 256x128 conv3 maps, as they are
-  (16x8, `trunk_pool` 1, the default since 2026-12-05: PETA test mA 0.641 vs 0.628) or average pooled
-  2x2 to the 8x4 grid a 128x64 input gives (`trunk_pool` 2: a 4x cheaper top). So in the pipeline the trunk runs
-  once for both models (`ReidEmbedder.embed_sharing_trunk`) and attributes cost only the top and
-  head; `shares_trunk_with` checks that the ReID trunk really is this model's (same input size and
-  weights) before the pipeline takes that path. Format 1 models (128x64 input, no pool) still load
-  and run on their own input.
+- Shared layers (`AttributeNet.shared`): the first layers stay the MSMT17 ReID network's, frozen, so
+  the embed stage reads their maps from the ReID pass it runs anyway and the attribute model costs
+  only the rest. Default since 2026-12-05 (format 3): "stem" = conv1-conv2 (79% of an OSNet pass in
+  PyTorch), conv3 onwards trained: PETA validation mA 0.667, test 0.661 vs 0.641 when conv3 also
+  stays frozen ("trunk"), at 5.8% of the demo's embed stage (`tasks/train_attributes.py` has the
+  figures). "none": every layer trained, the model's own pass (no better on validation, 14-19%).
+  What follows the shared layers runs on OpenVINO (`backend`, FP32, same logits as PyTorch).
+- Training caches the shared layers' output once per image, so epochs run only the trained layers.
+- `shares_trunk_with` checks that the ReID model's shared layers really are this model's (same input
+  size, weights and statistics) before the pipeline takes that path (`ReidEmbedder.embed_sharing_trunk`).
+- Format 2 models share conv1-conv3 ("trunk"): the 256x128 conv3 maps as they are (16x8, `trunk_pool`
+  1: PETA test mA 0.641 vs 0.628) or average pooled 2x2 (`trunk_pool` 2: a 4x cheaper top). Format 1
+  models (128x64 input, no pool) still load and run on their own input.
 - Region-aware head: the last feature map is pooled over the whole person and over
   `STRIPES` horizontal bands; a fixed mask lets each attribute read only the bands where it lives
   (hair: head band; upper-body garment and colour: the upper bands; lower body: the lower bands;

@@ -1,14 +1,12 @@
 """Train the PETA attribute model on a CPU in minutes: `smarttrace train attributes` runs this.
 
-Two recipes (`tasks/attribute_inputs.py` prepares what each reads):
-- default, trained trunk: every layer of OSNet x0.25 (MSMT17 ReID init) is fine-tuned on images
-  decoded once into memory and augmented every step (mirror, shift). ~1 min per epoch on 2 cores.
-  PETA validation mA 0.664 vs 0.651 for the frozen trunk (same split and seed; module `TrainConfig`
-  notes the figures). The model then needs its own pass in the embed stage (OpenVINO, ~1 ReID pass).
-- `train_trunk=False`: the trunk (conv1-conv3, ~85% of the compute) stays the ReID model's, so each
-  image goes through it once and the output is cached (on disk, keyed by the images, input size and
-  trunk weights); the epochs run only the top (conv4, conv5, fc) and the head, with flips of the
-  cached maps. Seconds per epoch, and the embed stage runs that trunk once for ReID and attributes.
+How it stays cheap on 2 cores (`tasks/attribute_inputs.py` prepares what the epochs read):
+- default (`shared="stem"`): conv1-conv2 (79% of the compute) stay the ReID model's, so each image
+  goes through them once and the output is cached (on disk, keyed by the images, input size, shared
+  layers and weights); the epochs train conv3 onwards and the head on mirrored and shifted maps,
+  ~20 s per epoch. `shared="trunk"` keeps conv3 frozen too (seconds per epoch).
+- `shared="none"`: every layer is trained on images decoded once into memory and augmented every
+  step (mirror, shift): ~1 min per epoch, no better on validation (`TrainConfig.shared` has the figures).
 TownCentre holds ~31 near-identical video frames per person, so at most
 `max_images_per_person` evenly spaced images of a person are used, in every split.
 
@@ -68,8 +66,7 @@ class TrainConfig:
     epochs: int = 12  # validation mA levels off by then (manifest "history" of the 2026-12-05 runs)
     max_steps: int | None = None  # stop after this many optimiser steps (smoke tests)
     seed: int = 0
-    # The ReID embedder's input and its conv3 maps as they are (16x8): the pipeline runs the trunk once for
-    # ReID and attributes. Pool 1 vs the earlier 2x2 pool (8x4) on PETA, same split and seed
+    # The ReID embedder's input; with shared="trunk", its conv3 maps as they are (16x8) or pooled. Pool 1 vs the earlier 2x2 pool (8x4) on PETA, same split and seed
     # (benchmarks/attributes.py, 2026-12-05): validation mA 0.651 vs 0.636; test mA 0.641 vs 0.628, F1 0.683
     # vs 0.664, text mAP 0.420 vs 0.371; the top then costs 4x (0.23 of a ReID pass, 0.8% of the demo's
     # embed stage, which runs two ReID models and their camera-BN passes).
@@ -83,9 +80,11 @@ class TrainConfig:
     finetune_top: bool = True  # False: frozen backbone, head only (the ablation baseline)
     # Which layers stay the ReID model's (their maps come from the ReID pass in the embed stage): "stem" = conv1-conv2,
     # conv3 onwards trained (at TRUNK_LR_FACTOR x lr); "trunk" = conv1-conv3; "none" = every layer trained on augmented
-    # images, the model's own pass. PETA, same split and seed, validation mA (benchmarks/attributes.py, 2026-12-05):
-    # trunk 0.651, none 0.669, stem: see SHARED_NOTE. Cost beside a ReID pass: none 1.38 (own OpenVINO pass: 12-16% of
-    # the demo's embed stage, over the issue's 10%), trunk 0.23 (head in PyTorch), stem: see SHARED_NOTE.
+    # images, the model's own pass. PETA, same split and seed, 12 epochs (benchmarks/attributes.py, 2026-12-05):
+    #   validation mA / test mA / test F1: trunk 0.651 / 0.641 / 0.683 (8 epochs), stem 0.667 / 0.661 / 0.690,
+    #   none 0.669 / 0.659 / 0.697;
+    #   attribute seconds / the demo's embed stage without attributes: trunk 2.5%, stem 5.8%, none 14-19% (over the
+    #   issue's 10%: its own OpenVINO pass costs 1.38 ReID passes, the stem model's layers 0.37).
     shared: str = "stem"
     loss_weights: str = "deepmar"  # "deepmar" exp(1-p)/exp(p), "balanced" 1/2p / 1/2(1-p), or "none"
     region_head: bool = True  # attributes read only their body region's bands (+ the global feature)

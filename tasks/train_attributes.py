@@ -66,10 +66,10 @@ class TrainConfig:
     epochs: int = 12  # validation mA levels off by then (manifest "history" of the 2026-12-05 runs)
     max_steps: int | None = None  # stop after this many optimiser steps (smoke tests)
     seed: int = 0
-    # The ReID embedder's input; with shared="trunk", its conv3 maps as they are (16x8) or pooled. Pool 1 vs the earlier 2x2 pool (8x4) on PETA, same split and seed
-    # (benchmarks/attributes.py, 2026-12-05): validation mA 0.651 vs 0.636; test mA 0.641 vs 0.628, F1 0.683
-    # vs 0.664, text mAP 0.420 vs 0.371; the top then costs 4x (0.23 of a ReID pass, 0.8% of the demo's
-    # embed stage, which runs two ReID models and their camera-BN passes).
+    # The ReID embedder's input. trunk_pool (shared="trunk" only): its conv3 maps as they are (16x8), or pooled.
+    # Pool 1 vs the earlier 2x2 pool (8x4) on PETA, same split and seed (benchmarks/attributes.py, 2026-12-05):
+    # validation mA 0.651 vs 0.636; test mA 0.641 vs 0.628, F1 0.683 vs 0.664, text mAP 0.420 vs 0.371; the top
+    # then costs 4x (0.23 of a ReID pass in PyTorch).
     input_hw: tuple[int, int] = (256, 128)
     trunk_pool: int = 1
     batch_size: int = 32

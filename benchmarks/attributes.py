@@ -53,7 +53,7 @@ Unpooled default (2026-12-05, retrained): validation mA 0.651 (pooled 0.636); cr
 PRID 0.543, GRID 0.529; head 2,177 crops/s on the ReID pass's maps, cost ratio 0.23 (0.8% of the demo's embed
 stage); text_map 0.420 vs 0.159 (2.64x), P@10 0.415; at validation-chosen thresholds mA 0.703, F1 0.608.
 
-Shared-stem default (2026-12-05, late): validation mA 0.667 (every layer trained: 0.669; conv3 frozen: 0.651);
+Shared-stem default (2026-12-05, late): validation mA 0.669 (every layer trained: 0.669 too; conv3 frozen: 0.651);
 cross-domain mA VIPeR 0.571, PRID 0.554, GRID 0.544; its layers after the shared stem 1,266 crops/s on
 OpenVINO, cost ratio 0.37 (own pass 1.30); 5.8% of the demo's embed stage (0.30 s of 5.2 s; every layer
 trained, own pass: 14-19%); text_map 0.451 vs 0.159 (2.84x), P@10 0.437; at validation-chosen thresholds mA

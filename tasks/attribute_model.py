@@ -4,7 +4,7 @@ Why this shape:
 - Shared layers (`AttributeNet.shared`): the first layers stay the MSMT17 ReID network's, frozen, so
   the embed stage reads their maps from the ReID pass it runs anyway and the attribute model costs
   only the rest. Default since 2026-12-05 (format 3): "stem" = conv1-conv2 (79% of an OSNet pass in
-  PyTorch), conv3 onwards trained: PETA validation mA 0.667, test 0.661 vs 0.641 when conv3 also
+  PyTorch), conv3 onwards trained: PETA validation mA 0.669, test 0.661 vs 0.641 when conv3 also
   stays frozen ("trunk"), at 5.8% of the demo's embed stage (`tasks/train_attributes.py` has the
   figures). "none": every layer trained, the model's own pass (no better on validation, 14-19%).
   What follows the shared layers runs on OpenVINO (`backend`, FP32, same logits as PyTorch).

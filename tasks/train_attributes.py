@@ -81,7 +81,7 @@ class TrainConfig:
     # Which layers stay the ReID model's (their maps come from the ReID pass in the embed stage): "stem" = conv1-conv2,
     # conv3 onwards trained (at TRUNK_LR_FACTOR x lr); "trunk" = conv1-conv3; "none" = every layer trained on augmented
     # images, the model's own pass. PETA, same split and seed, 12 epochs (benchmarks/attributes.py, 2026-12-05):
-    #   validation mA / test mA / test F1: trunk 0.651 / 0.641 / 0.683 (8 epochs), stem 0.667 / 0.661 / 0.690,
+    #   validation mA / test mA / test F1: trunk 0.651 / 0.641 / 0.683 (8 epochs), stem 0.669 / 0.661 / 0.690,
     #   none 0.669 / 0.659 / 0.697;
     #   attribute seconds / the demo's embed stage without attributes: trunk 2.5%, stem 5.8%, none 14-19% (over the
     #   issue's 10%: its own OpenVINO pass costs 1.38 ReID passes, the stem model's layers 0.37).

@@ -166,7 +166,7 @@ class EmbedConfig(_Strict):
     reid_batch: int = Field(default=64, ge=1, le=1024)
     # OSNet runtime: auto = OpenVINO on a CPU when installed, else PyTorch. Same vectors (FP32, cosine 1 - 1e-7);
     # measured on 150 VIPeR crops, 2-core Xeon, ensemble: plain pass 4.4x, camera-BN pass 1.8x PyTorch's speed.
-    # Also runs the attribute model's own pass (when it does not read the ReID pass's trunk).
+    # Also runs the attribute model's layers: those after the ones it shares with the ReID pass, or its own pass.
     reid_backend: Literal["auto", "torch", "openvino"] = "auto"
     # Flip test-time augmentation (each vector = mean of the crop's and its mirror's). Off: it doubles every OSNet
     # pass (the embed stage is 0.142 of tracking without it on the benchmarks/identities.py proxy; the budget

@@ -1,9 +1,10 @@
-"""What attribute training reads: decoded images (the trunk is trained) or cached trunk maps (frozen trunk).
+"""What attribute training reads: cached maps of the shared (frozen) layers, or decoded images when none are shared.
 
-Why two kinds: a frozen trunk's output never changes, so it is computed once per image and cached
-(on disk, keyed by the images, input size and trunk weights) and the epochs run only the top; a
-trained trunk must see the pixels every step, so the images are decoded once, resized to the input
-size and kept in memory as uint8 (~100 KB each at 256x128), and every batch is augmented afresh.
+Why two kinds: frozen layers' output never changes, so it is computed once per image and cached
+(on disk, keyed by the images, input size, shared layers and weights) and the epochs run only the
+trained layers; a model that trains every layer must see the pixels every step, so the images are
+decoded once, resized to the input size and kept in memory as uint8 (~100 KB each at 256x128).
+Either way every batch is augmented afresh.
 Unreadable images are skipped and counted either way, never fatal.
 """
 
@@ -14,7 +15,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,23 @@ def read_image(path: Path) -> np.ndarray | None:
     return image if image is not None and image.size else None
 
 
+def _readable(paths: Sequence[Path], keep: np.ndarray, skipped: list[str]) -> Iterator[np.ndarray]:
+    """The images of `paths` that decode, in order; each is marked in `keep`, the others logged and listed in
+    `skipped` (skipped and counted, never fatal)."""
+    for i, path in enumerate(paths):
+        image = read_image(path)
+        if image is None:
+            log.warning("%s: unreadable image, skipped", path)
+            skipped.append(str(path))
+            continue
+        keep[i] = True
+        yield image
+
+
+def _nothing_readable(paths: Sequence[Path]) -> PetaError:
+    return PetaError(f"none of the {len(paths)} PETA images could be read (first: {paths[0] if paths else '-'})")
+
+
 def encode_trunk(net: AttributeNet, paths: Sequence[Path], input_hw: tuple[int, int], cache_key: str = "") -> Encoded:
     """Run every image once through the frozen trunk (+ its pool); unreadable images are skipped and counted."""
     cache_file = cache_dir() / "peta_trunk" / f"{cache_key}.npz" if cache_key else None
@@ -65,24 +83,24 @@ def encode_trunk(net: AttributeNet, paths: Sequence[Path], input_hw: tuple[int, 
     skipped: list[str] = []
     net.trunk.eval()
     started = time.monotonic()
-    for start in range(0, len(paths), ENCODE_BATCH):
-        images = []
-        for i in range(start, min(start + ENCODE_BATCH, len(paths))):
-            image = read_image(paths[i])
-            if image is None:
-                log.warning("%s: unreadable image, skipped", paths[i])
-                skipped.append(str(paths[i]))
-            else:
-                keep[i] = True
-                images.append(image)
-        if images:
-            with torch.inference_mode():
-                chunks.append(net.encode(preprocess(images, input_hw)).half())
-        done = min(start + ENCODE_BATCH, len(paths))
+
+    def encode(images: list[np.ndarray]) -> None:
+        with torch.inference_mode():
+            chunks.append(net.encode(preprocess(images, input_hw)).half())
+        done = int(keep.sum()) + len(skipped)
         rate = done / max(time.monotonic() - started, 1e-6)
         log.info("encoded %d/%d images (%.1f img/s, ETA %.0f s)", done, len(paths), rate, (len(paths) - done) / rate)
+
+    batch: list[np.ndarray] = []
+    for image in _readable(paths, keep, skipped):
+        batch.append(image)
+        if len(batch) == ENCODE_BATCH:
+            encode(batch)
+            batch = []
+    if batch:
+        encode(batch)
     if not chunks:
-        raise PetaError(f"none of the {len(paths)} PETA images could be read (first: {paths[0] if paths else '-'})")
+        raise _nothing_readable(paths)
     encoded = Encoded(torch.cat(chunks), keep, skipped)
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
@@ -111,20 +129,15 @@ def decode_images(paths: Sequence[Path], input_hw: tuple[int, int]) -> Encoded:
     images: list[np.ndarray] = []
     skipped: list[str] = []
     started = time.monotonic()
-    for i, path in enumerate(paths):
-        image = read_image(path)
-        if image is None:
-            log.warning("%s: unreadable image, skipped", path)
-            skipped.append(str(path))
-            continue
-        keep[i] = True
+    for image in _readable(paths, keep, skipped):
         images.append(cv2.resize(image, (input_hw[1], input_hw[0]), interpolation=cv2.INTER_LINEAR))
-        if (i + 1) % 1000 == 0:
-            rate = (i + 1) / max(time.monotonic() - started, 1e-6)
-            eta = (len(paths) - i - 1) / rate
-            log.info("decoded %d/%d images (%.0f img/s, ETA %.0f s)", i + 1, len(paths), rate, eta)
+        if len(images) % 1000 == 0:
+            done = len(images) + len(skipped)
+            rate = done / max(time.monotonic() - started, 1e-6)
+            eta = (len(paths) - done) / rate
+            log.info("decoded %d/%d images (%.0f img/s, ETA %.0f s)", done, len(paths), rate, eta)
     if not images:
-        raise PetaError(f"none of the {len(paths)} PETA images could be read (first: {paths[0] if paths else '-'})")
+        raise _nothing_readable(paths)
     return Encoded(torch.from_numpy(np.stack(images)), keep, skipped)
 
 

@@ -195,8 +195,8 @@ class AttributeModel:
         self.weights_path = weights_path
         self.sha256 = sha256
         self.batch_size = batch_size
-        # The model's own pass (when it does not share the ReID trunk) on OpenVINO: OSNet's depthwise
-        # convolutions run several times faster there than in PyTorch on a CPU (tasks/reid_openvino.py).
+        # The model's own pass, and the layers after the ones it shares with the ReID pass, on OpenVINO: OSNet's
+        # depthwise convolutions run several times faster there than in PyTorch on a CPU (tasks/reid_openvino.py).
         self.backend = resolve_backend(backend, torch.device("cpu")) if sha256 else "torch"
         self._openvino = self._openvino_head = None
         if self.backend == "openvino":

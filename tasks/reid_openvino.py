@@ -151,13 +151,6 @@ def export_ir(build: Callable[[], torch.nn.Module], target: Path, input_shape: t
     return target
 
 
-def export_reid(osnet: torch.nn.Module, weights: Path, variant: str, input_hw: tuple[int, int]) -> Path:
-    """The cached OpenVINO IR of one OSNet variant."""
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown OSNet variant {variant!r} (one of {', '.join(VARIANTS)})")
-    return export_ir(lambda: _reid_source(osnet, variant), _export_folder(weights, variant), (3, *input_hw))
-
-
 class OpenVinoModule:
     """One exported module, compiled on first use (FP32); safe to call from several threads.
 

@@ -143,29 +143,28 @@ def loss_weights(labels: np.ndarray, kind: str) -> tuple[torch.Tensor, torch.Ten
 def _augmented(net: AttributeNet, inputs: torch.Tensor, flip: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """A training batch as `head` reads it: images mirrored and shifted; conv1-conv2 maps (32 x 16 cells) mirrored
     and shifted by whole cells; conv3 maps (16 x 8) mirrored only (as those models were trained)."""
-    if inputs.dtype == torch.uint8:
-        return augment(images_to_tensor(inputs), generator)
-    if net.shared == "stem":
-        return augment(inputs.float(), generator)
-    return torch.where(flip[:, None, None, None], inputs.float().flip(3), inputs.float())
+    x = _as_input(inputs)
+    if inputs.dtype == torch.uint8 or net.shared == "stem":
+        return augment(x, generator)
+    return torch.where(flip[:, None, None, None], x.flip(3), x)
+
+
+def _as_input(inputs: torch.Tensor) -> torch.Tensor:
+    """What `head` reads from a batch of what the epochs read: uint8 images (nothing shared) or float16 maps."""
+    return images_to_tensor(inputs) if inputs.dtype == torch.uint8 else inputs.float()
 
 
 def _features(net: AttributeNet, inputs: torch.Tensor, mirror: bool) -> torch.Tensor:
     """The head's input features of cached maps or images (optionally mirrored), for the head-only ablation."""
-    x = images_to_tensor(inputs) if inputs.dtype == torch.uint8 else inputs.float()
+    x = _as_input(inputs)
     return net.features(net.trunk[net.depth :](x.flip(3) if mirror else x))
-
-
-def _logits(net: AttributeNet, inputs: torch.Tensor) -> torch.Tensor:
-    """Logits of a batch of what the epochs read: uint8 images (trained trunk) or float16 trunk maps."""
-    return net.head(images_to_tensor(inputs)) if inputs.dtype == torch.uint8 else net.head(inputs.float())
 
 
 @torch.inference_mode()
 def predict_logits(net: AttributeNet, inputs: torch.Tensor, batch: int = 128) -> np.ndarray:
     """Eval-mode logits for decoded images or cached trunk maps (`tasks.attribute_inputs`)."""
     net.eval()
-    out = [_logits(net, inputs[i : i + batch]).numpy() for i in range(0, len(inputs), batch)]
+    out = [net.head(_as_input(inputs[i : i + batch])).numpy() for i in range(0, len(inputs), batch)]
     return np.concatenate(out) if out else np.zeros((0, net.classifier.out_features), np.float32)
 
 
@@ -224,7 +223,7 @@ def _fit(net: AttributeNet, config: TrainConfig, maps: torch.Tensor, labels: np.
     """Optimise the unshared layers + head (or the head alone); keep the epoch with the best validation mA.
 
     `maps`: what `AttributeNet.encode` gives, cached (float16 maps of the shared layers), or uint8 images when
-    nothing is shared; augmented every step (`_train_logits`)."""
+    nothing is shared; augmented every step (`_augmented`)."""
     generator = torch.Generator().manual_seed(config.seed)
     w_pos, w_neg = loss_weights(labels, config.loss_weights)
     target = torch.from_numpy(labels.astype(np.float32))

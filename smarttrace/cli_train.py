@@ -16,14 +16,14 @@ from pathlib import Path
 def _cmd_train_attributes(args: argparse.Namespace) -> int:
     from smarttrace.assets import cache_dir
     from tasks.attribute_model import DEFAULT_ATTRIBUTE_WEIGHTS
-    from tasks.peta import TRAIN_SUBSETS
+    from tasks.peta import DEFAULT_SUBSETS
     from tasks.train_attributes import TrainConfig, train_attributes
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     config = TrainConfig(
         peta=Path(args.peta),
         out=Path(args.out) if args.out else cache_dir() / DEFAULT_ATTRIBUTE_WEIGHTS,
-        subsets=tuple(args.subsets) if args.subsets else TRAIN_SUBSETS,
+        subsets=tuple(args.subsets) if args.subsets else DEFAULT_SUBSETS,
         epochs=args.epochs,
         max_steps=args.max_steps,
         seed=args.seed,
@@ -51,8 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     attributes.add_argument("--peta", required=True, help="PETA root: <PETA>/<subset>/archive/Label.txt")
     attributes.add_argument("--out", help="weights file to write (default: the cache, found by name)")
-    attributes.add_argument("--subsets", nargs="+", help="PETA subsets to train on "
-                            "(default 3DPeS MIT TownCentre i-LID; VIPeR, PRID, GRID are refused)")
+    attributes.add_argument("--subsets", nargs="+", help="PETA subsets to train on, "
+                            "person-disjoint (default: all seven; 3DPeS MIT TownCentre i-LID for a model that may "
+                            "feed ReID figures on VIPeR, PRID, GRID)")
     attributes.add_argument("--epochs", type=int, default=12)
     attributes.add_argument("--max-steps", type=int, help="stop after this many optimiser steps")
     attributes.add_argument("--seed", type=int, default=0, help="split and training seed")

@@ -25,8 +25,9 @@ Why this shape:
   shift (the logit offset log(w+/w-) = 1 - 2p) for scores that should read as frequencies.
 
 The weights carry PETA's terms: research use only, no commercial use; cite Deng et al. ACM MM 2014.
-The model is trained only on PETA's 3DPeS, MIT, TownCentre and i-LID subsets, never on VIPeR,
-PRID or GRID (the cross-camera ReID test sets), see `tasks/peta.py`.
+By default it is trained on the train people of all seven PETA subsets here, VIPeR, PRID and GRID
+(the cross-camera ReID test sets) included, so it must never feed a ReID figure on those: its
+manifest lists them under `reid_test_sets_seen` (see `tasks/peta.py`).
 """
 
 from __future__ import annotations

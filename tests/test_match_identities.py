@@ -477,6 +477,24 @@ def test_cross_camera_alike_people_share_an_id_and_strangers_do_not():
     assert _partition(match_cross_camera(table, MatchConfig())) == _parts((0, 3), (1, 2), (4,))
 
 
+def test_matching_never_reads_attribute_probabilities():
+    """The data rule in tasks/peta.py: the default attribute model saw VIPeR / PRID / GRID people, so it must not
+    feed a cross-camera figure on them. Attributes that contradict the appearance change no id, in camera or across."""
+    rng = np.random.default_rng(0)
+    seen = _table(
+        _seen("a", 1, _look(), 0, 10),
+        _seen("a", 2, _look(1.0, base=2), 0, 10),
+        _seen("b", 1, _look(1.0, base=2), 20, 30),
+        _seen("b", 2, _look(0.99), 25, 30),
+    )
+    walks = _table(_tracklet(0, 5, _look()), _tracklet(8, 12, _look(0.99)), _tracklet(8, 12, _look(1.0, base=3)))
+    for table, match in ((seen, match_cross_camera), (walks, match_in_camera)):
+        expected = _partition(match(table, MatchConfig()))
+        for probs in (np.zeros, np.ones, lambda n: rng.random(n)):  # same person: opposite genders, garments, ...
+            with_attributes = table.assign(attribute_probs=[probs(85).astype(np.float32) for _ in range(len(table))])
+            assert _partition(match(with_attributes, MatchConfig())) == expected
+
+
 def test_cross_camera_persons_of_one_camera_are_never_merged_even_through_other_cameras():
     # a/1 and a/2 are seen at the same time (in-camera matching made them two people) but look identical, and
     # b/1 and c/1 look like both. b and c may join one of them; the two a persons must keep different ids.

@@ -9,6 +9,7 @@ import pytest
 from tasks.attribute_vocab import ATTRIBUTE_INDEX
 from tasks.peta import (
     CROSS_DOMAIN,
+    REID_TEST_SUBSETS,
     PetaError,
     PetaRecord,
     load_peta,
@@ -77,7 +78,7 @@ def _records(subset, people, images_each=3):
             for p in range(people) for i in range(images_each)]
 
 
-def test_split_is_person_disjoint_deterministic_and_keeps_reid_sets_out():
+def test_split_is_person_disjoint_deterministic_and_per_subset():
     records = _records("3DPeS", 50) + _records("MIT", 30, 1) + _records("VIPeR", 10, 2)
     split = split_by_person(records, seed=7)
     assert split == split_by_person(list(reversed(records)), seed=7)
@@ -87,9 +88,22 @@ def test_split_is_person_disjoint_deterministic_and_keeps_reid_sets_out():
     for record in records:
         sides.setdefault(record.person, set()).add(split[record.person])
     assert all(len(s) == 1 for s in sides.values())
-    assert {split[f"VIPeR/{p}"] for p in range(10)} == {CROSS_DOMAIN}
     threedpes = [split[f"3DPeS/{p}"] for p in range(50)]
     assert (threedpes.count("train"), threedpes.count("val"), threedpes.count("test")) == (35, 5, 10)
+    viper = [split[f"VIPeR/{p}"] for p in range(10)]
+    assert (viper.count("train"), viper.count("val"), viper.count("test")) == (7, 1, 2)
+    # Adding a subset leaves the others' sides as they were: earlier test people stay comparable.
+    without_viper = split_by_person(records[:-20], seed=7)
+    assert without_viper == {k: v for k, v in split.items() if not k.startswith("VIPeR/")}
+
+
+def test_split_can_hold_a_subset_out_as_cross_domain():
+    records = _records("MIT", 30, 1) + _records("VIPeR", 10, 2)
+    split = split_by_person(records, seed=7, cross_domain=REID_TEST_SUBSETS)
+    assert {split[f"VIPeR/{p}"] for p in range(10)} == {CROSS_DOMAIN}
+    assert {k: v for k, v in split.items() if k.startswith("MIT/")} == {
+        k: v for k, v in split_by_person(records, seed=7).items() if k.startswith("MIT/")
+    }
 
 
 def test_split_file_round_trips(tmp_path):

@@ -53,6 +53,7 @@ def test_train_a_few_steps_then_load_by_name_and_predict(small_peta, tmp_path, m
     assert json.loads(capsys.readouterr().out)["sha256"] == manifest["sha256"]
     assert manifest["data"]["skipped_unreadable"] == [str(small_peta / "i-LID" / "archive" / "9999_001.jpg")]
     assert "research use only" in manifest["licence"] and "Deng" in manifest["licence"]
+    assert manifest["data"]["reid_test_sets_seen"] == [] and "may feed ReID" in manifest["data"]["rule"]
     split = json.loads((cache / manifest["split"]["file"]).read_text())
     train, test = set(split["people"]["train"]), set(split["people"].get("test", []))
     assert train and test and not train & test
@@ -112,12 +113,12 @@ def test_missing_model_tells_the_user_to_train_it(tmp_path, monkeypatch):
         AttributeModel.load(DEFAULT_ATTRIBUTE_WEIGHTS)
 
 
-def test_training_on_a_reid_test_set_is_refused(tmp_path):
-    from tasks.peta import PetaError
-    from tasks.train_attributes import TrainConfig, train_attributes
+def test_the_manifest_says_which_reid_test_sets_the_model_saw():
+    from tasks.train_attributes import _data_rule
 
-    with pytest.raises(PetaError, match="VIPeR.*must not be trained on"):
-        train_attributes(TrainConfig(peta=tmp_path, out=tmp_path / "m.pt", subsets=("MIT", "VIPeR")))
+    assert "must never feed a ReID or cross-camera figure" in _data_rule(("MIT", "VIPeR", "GRID"))
+    assert "VIPeR, GRID" in _data_rule(("MIT", "VIPeR", "GRID"))
+    assert "may feed ReID" in _data_rule(("3DPeS", "MIT", "TownCentre", "i-LID"))
 
 
 def test_weights_without_a_manifest_are_refused(tmp_path):

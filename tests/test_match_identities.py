@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from smarttrace.config import MatchConfig
+from tasks.attribute_vocab import ATTRIBUTE_NAMES
 from tasks.clustering import consistency_pass, constrained_average_linkage
 from tasks.match_identities import (
     _persons,
@@ -488,11 +489,12 @@ def test_matching_never_reads_attribute_probabilities():
         _seen("b", 2, _look(0.99), 25, 30),
     )
     walks = _table(_tracklet(0, 5, _look()), _tracklet(8, 12, _look(0.99)), _tracklet(8, 12, _look(1.0, base=3)))
-    for table, match in ((seen, match_cross_camera), (walks, match_in_camera)):
-        expected = _partition(match(table, MatchConfig()))
-        for probs in (np.zeros, np.ones, lambda n: rng.random(n)):  # same person: opposite genders, garments, ...
-            with_attributes = table.assign(attribute_probs=[probs(85).astype(np.float32) for _ in range(len(table))])
-            assert _partition(match(with_attributes, MatchConfig())) == expected
+    for table, match, expected in ((seen, match_cross_camera, _parts((0, 3), (1, 2))),
+                                   (walks, match_in_camera, _parts((0, 1), (2,)))):  # fmt: skip
+        assert _partition(match(table, MatchConfig())) == expected
+        for probs in (np.zeros, np.ones, rng.random):  # the same person: opposite genders, garments, ...
+            rows = [probs(len(ATTRIBUTE_NAMES)).astype(np.float32) for _ in range(len(table))]
+            assert _partition(match(table.assign(attribute_probs=rows), MatchConfig())) == expected
 
 
 def test_cross_camera_persons_of_one_camera_are_never_merged_even_through_other_cameras():

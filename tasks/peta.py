@@ -179,6 +179,13 @@ def load_peta(root: str | os.PathLike[str], subsets: Sequence[str] | None = None
     return data
 
 
+def reid_test_sets_seen(subsets: Iterable[str]) -> list[str]:
+    """The cross-camera ReID test sets among `subsets`, in `REID_TEST_SUBSETS` order: a model trained on
+    any of them must never feed a ReID figure on them (the data rule above)."""
+    trained = set(subsets)
+    return [s for s in REID_TEST_SUBSETS if s in trained]
+
+
 def split_by_person(
     records: Sequence[PetaRecord],
     seed: int,

@@ -48,6 +48,7 @@ from tasks.peta import (
     PetaData,
     PetaError,
     load_peta,
+    reid_test_sets_seen,
     split_by_person,
     write_split,
 )
@@ -309,7 +310,7 @@ def _write_atomic(path: Path, write) -> None:  # noqa: ANN001 - write(part_path)
 
 def _data_rule(subsets: Sequence[str]) -> str:
     """The manifest's word on where this model may be used, from the ReID test sets it saw (tasks/peta.py)."""
-    seen = [s for s in subsets if s in REID_TEST_SUBSETS]
+    seen = reid_test_sets_seen(subsets)
     if not seen:
         return (f"trained on the train people of {', '.join(subsets)} only: may feed ReID / cross-camera figures on "
                 f"{', '.join(REID_TEST_SUBSETS)}, which it never saw (its cross-domain test set)")  # fmt: skip
@@ -386,7 +387,7 @@ def train_attributes(config: TrainConfig) -> dict:
             "skipped_unreadable": encoded.skipped,
             "ids_without_images": data.ids_without_images,
             "labels_outside_vocabulary": dict(data.unknown_labels),
-            "reid_test_sets_seen": sorted(set(data.subsets) & set(REID_TEST_SUBSETS)),
+            "reid_test_sets_seen": sorted(reid_test_sets_seen(data.subsets)),
             "rule": _data_rule(data.subsets),
         },
         "split": {"file": split_path(out).name, "seed": config.seed, "fractions": list(config.fractions),

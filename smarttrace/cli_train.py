@@ -34,6 +34,7 @@ def _cmd_train_attributes(args: argparse.Namespace) -> int:
         shared=args.shared,
         loss_weights=args.loss_weights,
         region_head=not args.global_head,
+        band_pool=args.band_pool,
     )
     manifest = train_attributes(config)
     test = manifest["metrics"].get("test", {})
@@ -73,4 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     attributes.add_argument("--loss-weights", choices=("deepmar", "balanced", "none"), default="deepmar",
                             help="class-imbalance weighting of the BCE (none = plain BCE)")
     attributes.add_argument("--global-head", action="store_true", help="ablation: no region mask on the head")
+    attributes.add_argument("--band-pool", choices=("avg", "avgmax"), default="avgmax",
+                            help="each body band's features: their mean and maximum (default), or the mean only "
+                            "(models before 2026-12-06)")
     attributes.set_defaults(func=_cmd_train_attributes)

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import need
 
 from smarttrace import assets
 from smarttrace.cli import main
 from smarttrace.errors import AssetError
-from tasks.attribute_model import DEFAULT_ATTRIBUTE_WEIGHTS, AttributeModel
+from tasks.attribute_model import DEFAULT_ATTRIBUTE_WEIGHTS, AttributeModel, n_features
 from tasks.attribute_vocab import ATTRIBUTE_NAMES
 from tasks.embed_reid import ReidEmbedder
 
@@ -71,6 +72,7 @@ def test_train_a_few_steps_then_load_by_name_and_predict(small_peta, tmp_path, m
     # Default: conv1-conv2 stay the ReID model's and conv3 onwards were trained, so the embed stage reads the ReID
     # pass's conv1-conv2 maps; the rest runs on OpenVINO when installed, with the logits PyTorch gives.
     assert manifest["settings"]["shared"] == "stem" and model.shared_variant == "stem"
+    assert manifest["settings"]["band_pool"] == model.net.band_pool == "avgmax"  # bands' means and maxima
     reid = ReidEmbedder(batch_size=16)
     assert model.shares_trunk_with(reid)
     on_torch = AttributeModel.load(DEFAULT_ATTRIBUTE_WEIGHTS, backend="torch")
@@ -91,9 +93,17 @@ def test_other_shared_layers(shared, small_peta, tmp_path, monkeypatch):
     monkeypatch.setenv("SMARTTRACE_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / f"{shared}.pt"
     code = main(["train", "attributes", "--peta", str(small_peta), "--subsets", "i-LID", "--max-steps", "2",
-                 "--epochs", "1", "--max-images-per-person", "1", "--shared", shared, "--out", str(out)])
+                 "--epochs", "1", "--max-images-per-person", "1", "--shared", shared, "--out", str(out),
+                 "--band-pool", "avg"])  # the bands' means only, as models before 2026-12-06
     assert code == 0
     model = AttributeModel.load(out)
+    assert model.net.band_pool == "avg" and model.net.classifier.in_features == n_features("avg")
+    checkpoint = torch.load(out, weights_only=True)
+    del checkpoint["band_pool"]  # as a model trained before 2026-12-06 (format 3) has it
+    torch.save(checkpoint, out)
+    manifest = assets.manifest_path(out)
+    manifest.write_text(json.dumps(json.loads(manifest.read_text()) | {"sha256": assets.sha256_of(out)}))
+    assert AttributeModel.load(out).net.band_pool == "avg"
     reid = ReidEmbedder(batch_size=16)
     crops = [np.random.default_rng(1).integers(0, 255, (150, 60, 3), dtype=np.uint8) for _ in range(3)]
     alone = AttributeModel.load(out, backend="torch").logits(crops)

@@ -32,44 +32,8 @@
    returning a dict merged into the result.
 Ends with ONE JSON line.
 
-Measured 2026-12-02 (2 shared CPU cores; split seed 0, 70/10/20 by person, <= 8 images/person;
-test = 771 images of 285 people; PETA35 mA / instance F1 on test, all at threshold 0.5):
-
-| step (128x64 input) | mA | F1 | ECE |
-| --- | ---: | ---: | ---: |
-| frozen MSMT17 OSNet + linear head, plain BCE | 0.548 | 0.597 | 0.007 |
-| + DeepMAR weights | 0.572 | 0.610 | 0.034 |
-| + region-aware head (frozen: no change) | 0.572 | 0.609 | 0.034 |
-| + balanced weights instead (frozen) | 0.640 | 0.517 | 0.165 |
-| fine-tuned conv4/conv5/fc, DeepMAR, region head (default) | 0.606 | 0.652 | 0.026 |
-| fine-tuned, balanced weights | 0.663 | 0.538 | 0.171 (0.012 calibrated) |
-| shared trunk: 256x128, ReID conv3 maps pooled 2x2, fine-tuned top | 0.636 | 0.662 | 0.029 |
-| shared trunk, conv3 maps unpooled (16x8) | 0.641 | 0.683 | 0.026 |
-| every layer fine-tuned on mirrored + shifted images, 12 epochs (own pass) | 0.659 | 0.697 | 0.020 |
-| conv1-conv2 shared, conv3 onwards fine-tuned, 12 epochs (default 2026-12-05) | 0.661 | 0.690 | 0.022 |
-| same, trained on the train people of all 7 subsets (default since 2026-12-06; ECE on all 7) | 0.686 | 0.707 | 0.030 |
-
-The last row on all 7 subsets' test people (1,499 images of 804 people): mA 0.683, F1 0.708; at validation-chosen
-thresholds mA 0.750, F1 0.618; text_map 0.389 vs 0.119 for the colour rules (3.27x), P@10 0.463; among the four
-subsets' 285 test people text_map 0.463 vs 0.159 (2.92x); cost ratio 0.365 (same layers as the row above).
-
-Shared-trunk default (2026-12-03): cross-domain mA VIPeR 0.557, PRID 0.530, GRID 0.527; attribute head
-3,115 crops/s on the ReID pass's maps, cost ratio 0.031 (own full pass at 256x128: 1.12); text_map 0.371
-vs 0.159 (2.34x), P@10 0.377.
-
-Unpooled default (2026-12-05, retrained): validation mA 0.651 (pooled 0.636); cross-domain mA VIPeR 0.559,
-PRID 0.543, GRID 0.529; head 2,177 crops/s on the ReID pass's maps, cost ratio 0.23 (0.8% of the demo's embed
-stage); text_map 0.420 vs 0.159 (2.64x), P@10 0.415; at validation-chosen thresholds mA 0.703, F1 0.608.
-
-Shared-stem default (2026-12-05, late): validation mA 0.669 (every layer trained: 0.669 too; conv3 frozen: 0.651);
-cross-domain mA VIPeR 0.571, PRID 0.554, GRID 0.544; its layers after the shared stem 1,266 crops/s on
-OpenVINO, cost ratio 0.37 (own pass 1.30); 5.8% of the demo's embed stage (0.30 s of 5.2 s; every layer
-trained, own pass: 14-19%); text_map 0.451 vs 0.159 (2.84x), P@10 0.437; at validation-chosen thresholds mA
-0.713, F1 0.599.
-
-Default model: cross-domain (300 images each) mA VIPeR 0.529, PRID 0.524, GRID 0.516; 101
-attribute vs 22 ReID crops/s (cost ratio 0.22); text_map 0.356 vs 0.159 for the colour rules.
-Short of the issue's targets (mA 0.80, F1 0.78).
+Figures, each step and what was tried and dropped: `benchmarks/attributes.md` (the README's results table
+keeps the headline). Short of the issue's targets (mA 0.80, F1 0.78); that page says why.
 """
 
 from __future__ import annotations

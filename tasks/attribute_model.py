@@ -23,8 +23,7 @@ Why this shape:
   maximum, side by side. A bag strap or a hat fills little of a band, so its mean is mostly the
   clothes around it; the maximum keeps it. PETA validation mA 0.699 vs 0.693 for the mean alone
   (0.691 with another training seed); on the test people the difference is within the run-to-run
-  spread (`benchmarks/attributes.md`). Models of formats
-  1-3 pool the mean only and still load.
+  spread (`benchmarks/attributes.md`). Models of formats 1-3 pool the mean only and still load.
 - Trained with weighted BCE (DeepMAR-style weights exp(1-p) / exp(p) for positives / negatives,
   p = the positive ratio): that is the loss the PETA mA figures assume. Those probabilities sit
   above the true frequency for rare attributes; `calibrated=True` removes the weighting's prior

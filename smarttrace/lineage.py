@@ -12,17 +12,31 @@ from smarttrace import __version__
 from smarttrace.assets import REPO_ROOT, sha256_of
 
 
-@lru_cache(maxsize=1)
-def code_version() -> dict[str, str]:
-    """Package version plus the git commit of the checkout, when there is one."""
-    commit = ""
+def git_state(root: Path) -> dict[str, Any]:
+    """The commit checked out at `root` and whether tracked files differ from it.
+
+    The commit alone would let a model trained from uncommitted edits pass for that commit's
+    code; `git_dirty` says so (None where there is no git checkout to ask).
+    """
+
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=5)
+
     try:
-        commit = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
-        ).stdout.strip()
+        head = git("rev-parse", "HEAD")
+        if head.returncode != 0:
+            return {"git_commit": "", "git_dirty": None}
+        status = git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
-        pass
-    return {"package": __version__, "git_commit": commit}
+        return {"git_commit": "", "git_dirty": None}
+    dirty = bool(status.stdout.strip()) if status.returncode == 0 else None
+    return {"git_commit": head.stdout.strip(), "git_dirty": dirty}
+
+
+@lru_cache(maxsize=1)
+def code_version() -> dict[str, Any]:
+    """Package version plus the git commit of the checkout and its dirty flag, when there is one."""
+    return {"package": __version__, **git_state(REPO_ROOT)}
 
 
 @lru_cache(maxsize=256)

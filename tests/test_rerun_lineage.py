@@ -100,3 +100,27 @@ def test_watched_folder_processes_new_files_and_skips_processed_ones(tmp_path, c
     second = _created(run_process(config))
     assert second["tracks/lobby.0900"] == first["tracks/lobby.0900"]  # not reprocessed
     assert "tracks/lobby.0905" in second
+
+
+def test_git_state_says_when_tracked_files_differ_from_the_commit(tmp_path):
+    """A manifest's commit alone would pass uncommitted edits off as that commit's code."""
+    import subprocess
+
+    from smarttrace.lineage import git_state
+
+    assert git_state(tmp_path) == {"git_commit": "", "git_dirty": None}  # no checkout: nothing claimed
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                              capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+
+    git("init", "-q")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    git("add", "a.py")
+    git("commit", "-q", "-m", "one")
+    clean = git_state(tmp_path)
+    assert clean == {"git_commit": git("rev-parse", "HEAD"), "git_dirty": False}
+    (tmp_path / "untracked.txt").write_text("scratch")  # untracked files are not the code that ran
+    assert git_state(tmp_path)["git_dirty"] is False
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert git_state(tmp_path) == {"git_commit": clean["git_commit"], "git_dirty": True}
